@@ -1,0 +1,138 @@
+/* file.c - file mapping and atomic writes. */
+#define _GNU_SOURCE
+#include "io/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+
+am_status am_file_map(const char *path, am_mapped_file *out, am_error *err) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return am_error_set(err, AM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return am_error_set(err, AM_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return am_error_set(err, AM_ERR_IO, "%s: is a directory, not a file", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return am_error_set(err, AM_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        out->data = (const unsigned char *)"";
+        return AM_OK;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return am_error_set(err, AM_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    out->data = p;
+    out->size = (size_t)st.st_size;
+    out->mapped = 1;
+    return AM_OK;
+}
+
+void am_file_unmap(am_mapped_file *file) {
+    if (file->mapped) munmap((void *)file->data, file->size);
+    memset(file, 0, sizeof *file);
+}
+
+am_status am_file_read_all(const char *path, size_t limit, char **data, size_t *size,
+                           am_error *err) {
+    *data = NULL;
+    am_mapped_file m;
+    am_status st = am_file_map(path, &m, err);
+    if (st != AM_OK) return st;
+    if (m.size > limit) {
+        am_file_unmap(&m);
+        return am_error_set(err, AM_ERR_LIMIT, "%s: file of %zu bytes is larger than %zu bytes",
+                            path, m.size, limit);
+    }
+    char *buf = am_alloc(m.size + 1, 1, err);
+    if (!buf) {
+        am_file_unmap(&m);
+        return AM_ERR_NOMEM;
+    }
+    memcpy(buf, m.data, m.size);
+    buf[m.size] = 0;
+    if (size) *size = m.size;
+    am_file_unmap(&m);
+    *data = buf;
+    return AM_OK;
+}
+
+am_status am_atomic_open(am_atomic_file *f, const char *path, am_error *err) {
+    static atomic_uint counter;
+    memset(f, 0, sizeof *f);
+    size_t n = strlen(path) + 48;
+    f->final_path = am_strdup(path, err);
+    f->temp_path = malloc(n);
+    if (!f->final_path || !f->temp_path) {
+        am_atomic_abort(f);
+        return am_error_set(err, AM_ERR_NOMEM, "out of memory");
+    }
+    snprintf(f->temp_path, n, "%s.tmp.%ld.%u", path, (long)getpid(),
+             atomic_fetch_add(&counter, 1));
+    f->fp = fopen(f->temp_path, "wb");
+    if (!f->fp) {
+        am_status st =
+            am_error_set(err, AM_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        am_atomic_abort(f);
+        return st;
+    }
+    return AM_OK;
+}
+
+am_status am_atomic_commit(am_atomic_file *f, am_error *err) {
+    int failed = ferror(f->fp) != 0;
+    failed |= fflush(f->fp) != 0;
+    failed |= fsync(fileno(f->fp)) != 0;
+    failed |= fclose(f->fp) != 0;
+    f->fp = NULL;
+    if (failed || rename(f->temp_path, f->final_path) != 0) {
+        am_status st = am_error_set(err, AM_ERR_IO, "%s: cannot write: %s", f->final_path,
+                                    strerror(errno));
+        am_atomic_abort(f);
+        return st;
+    }
+    free(f->temp_path);
+    free(f->final_path);
+    memset(f, 0, sizeof *f);
+    return AM_OK;
+}
+
+void am_atomic_abort(am_atomic_file *f) {
+    if (f->fp) fclose(f->fp);
+    if (f->temp_path) unlink(f->temp_path);
+    free(f->temp_path);
+    free(f->final_path);
+    memset(f, 0, sizeof *f);
+}
+
+am_status am_write_file_atomic(const char *path, const void *data, size_t size, am_error *err) {
+    am_atomic_file f;
+    am_status st = am_atomic_open(&f, path, err);
+    if (st != AM_OK) return st;
+    if (size && fwrite(data, 1, size, f.fp) != size) {
+        am_atomic_abort(&f);
+        return am_error_set(err, AM_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    }
+    return am_atomic_commit(&f, err);
+}

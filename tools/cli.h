@@ -1,0 +1,16 @@
+/* cli.h - what the subcommands of the anomem tool share: each is a function
+ * taking (argc, argv) after the subcommand name, returning the exit status. */
+#ifndef AM_TOOLS_CLI_H
+#define AM_TOOLS_CLI_H
+
+#include "anomem.h"
+
+int cmd_info(int argc, char **argv);
+
+/* Prints "anomem: <message>" to stderr and returns 1. */
+int cli_fail(const am_error *err);
+
+/* Prints a usage error for `command` and returns 2. */
+int cli_usage(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
