@@ -186,7 +186,125 @@ typedef struct {
     uint8_t *data; /* width * height * 3 bytes, owned */
 } am_image;
 
+/* Reads a PNG or JPEG file (8/16-bit, gray, gray+alpha, RGB, RGBA, palette,
+ * CMYK JPEG) into 8-bit RGB (alpha dropped, 16-bit scaled).  Images above
+ * `max_pixels` (0: AM_IMAGE_DEFAULT_MAX_PIXELS) are refused with AM_ERR_LIMIT. */
+#define AM_IMAGE_DEFAULT_MAX_PIXELS ((int64_t)100000000)
+am_status am_image_read(const char *path, int64_t max_pixels, am_image *out, am_error *err);
+
+/* The same from an encoded buffer; `label` names it in messages. */
+am_status am_image_decode(const void *data, size_t size, const char *label, int64_t max_pixels,
+                          am_image *out, am_error *err);
+
+/* Allocates an uninitialised width x height RGB image. */
+am_status am_image_alloc(int32_t width, int32_t height, am_image *out, am_error *err);
+
+void am_image_free(am_image *image);
+
+/* Writes an 8-bit RGB PNG atomically. */
+am_status am_image_write_png(const char *path, const am_image *image, am_error *err);
+
+/* Writes a one-channel 8-bit (bits = 8) or 16-bit (bits = 16) PNG atomically;
+ * `values` holds width*height samples (uint8_t or uint16_t). */
+am_status am_image_write_gray_png(const char *path, const void *values, int32_t width,
+                                  int32_t height, int32_t bits, am_error *err);
+
+/* Reads a PNG or JPEG as one 8-bit channel (masks: nonzero = defect); colour
+ * images are converted to luma. */
+am_status am_image_read_gray(const char *path, int64_t max_pixels, uint8_t **values,
+                             int32_t *width, int32_t *height, am_error *err);
+
 /* ANOMEM_SECTION_IMAGE_API */
+
+/* ------------------------------------------------------------------------ */
+/* CLIP (OpenCLIP ViT, vision and text towers)                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct am_clip am_clip;
+
+typedef struct {
+    am_precision precision;
+    int32_t threads;         /* 0: OpenMP's default */
+    const char *config_path; /* open_clip model-config JSON; NULL: config.json or
+                                open_clip_config.json beside the weights, else inferred */
+} am_clip_params;
+
+am_clip_params am_clip_default_params(void);
+
+/* Sizes of a loaded model, all inferred from the weights (or its config). */
+typedef struct {
+    int32_t image_size;     /* 240 for ViT-B-16-plus-240 */
+    int32_t patch_size;     /* 16 */
+    int32_t grid;           /* image_size / patch_size: 15 */
+    int32_t vision_width;   /* 896 */
+    int32_t vision_layers;  /* 12 */
+    int32_t vision_heads;   /* 14 */
+    int32_t embed_dim;      /* 640 */
+    int32_t text_width;     /* 640 */
+    int32_t text_layers;    /* 12 */
+    int32_t text_heads;     /* 10 */
+    int32_t context_length; /* 77 */
+    int32_t vocab_size;     /* 49408 */
+} am_clip_info;
+
+/* Loads an OpenCLIP model from a state dict (.pt, .bin, .safetensors,
+ * optionally under a 'state_dict' key).  A file that is not a CLIP of this
+ * family fails with AM_ERR_MODEL naming what is missing. */
+am_status am_clip_load(const char *path, const am_clip_params *params, am_clip **out,
+                       am_error *err);
+
+/* A seeded random-weight model of the given sizes (info = NULL: the real
+ * ViT-B-16-plus-240 architecture).  Its embeddings mean nothing; its local
+ * structure is what the demo and tests rely on. */
+am_status am_clip_create_random(uint64_t seed, const am_clip_info *info,
+                                const am_clip_params *params, am_clip **out, am_error *err);
+
+void am_clip_free(am_clip *clip);
+
+am_clip_info am_clip_get_info(const am_clip *clip);
+
+/* A stable identity of the weights: "<file size>:<hash hex>" of the file, or
+ * "random:<seed>" for a random model. */
+const char *am_clip_identity(const am_clip *clip);
+
+/* Resizes an RGB image to the model's square input (Pillow bicubic, squash)
+ * and normalises with the CLIP mean/std: out is [3][S][S]. */
+am_status am_clip_preprocess(const am_clip *clip, const am_image *image, float *out,
+                             am_error *err);
+
+/* A set of windows: `count` windows of `size` patches each; patches[w*size + j]
+ * is the row-major patch index (0 .. grid*grid-1) of patch j of window w. */
+typedef struct {
+    int32_t count;
+    int32_t size;
+    const int32_t *patches;
+} am_clip_windows;
+
+/*
+ * Encodes n preprocessed images ([n][3][S][S]) in one batch: every window of
+ * every set of every image, and the full forward when image_embed or
+ * patch_tokens is asked for.  Outputs (any may be NULL):
+ *   window_embed  [n][total windows over the sets, in order][embed_dim]
+ *   image_embed   [n][embed_dim]        class token after ln_post, @ proj
+ *   patch_tokens  [n][grid*grid][vision_width]  after ln_post, not projected
+ *   patch_tokens_proj [n][grid*grid][embed_dim]
+ * None is normalised.
+ */
+am_status am_clip_encode_images(am_clip *clip, const float *images, int32_t n,
+                                const am_clip_windows *sets, int32_t n_sets, float *window_embed,
+                                float *image_embed, float *patch_tokens,
+                                float *patch_tokens_proj, am_error *err);
+
+/* Tokenizes text with the CLIP BPE (vocabulary built into the library) into
+ * context_length ids: 49406, BPE ids, 49407, zeros; long text is cut and keeps
+ * 49407 last. */
+am_status am_clip_tokenize(const am_clip *clip, const char *text, int32_t *tokens,
+                           am_error *err);
+
+/* Text embeddings of n token rows ([n][context_length]) into [n][embed_dim],
+ * pooled at each row's end-of-text token, not normalised. */
+am_status am_clip_encode_text(am_clip *clip, const int32_t *tokens, int32_t n, float *embed,
+                              am_error *err);
 
 /* ANOMEM_SECTION_CLIP_API */
 

@@ -13,6 +13,8 @@ typedef struct {
 
 static const command commands[] = {
     {"info", cmd_info, "list the tensors of a weight file"},
+    {"selftest", cmd_selftest, "check against reference vector folders"},
+    {"bench", cmd_bench, "benchmarks: per-stage timings and GFLOP/s"},
 };
 
 int cli_fail(const am_error *err) {

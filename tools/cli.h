@@ -6,6 +6,8 @@
 #include "anomem.h"
 
 int cmd_info(int argc, char **argv);
+int cmd_selftest(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "anomem: <message>" to stderr and returns 1. */
 int cli_fail(const am_error *err);

@@ -1,5 +1,4 @@
 /* file.c - file mapping and atomic writes. */
-#define _GNU_SOURCE
 #include "io/file.h"
 
 #include <errno.h>
