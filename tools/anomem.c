@@ -13,6 +13,11 @@ typedef struct {
 
 static const command commands[] = {
     {"info", cmd_info, "list the tensors of a weight file"},
+    {"fit", cmd_fit, "fit a few-shot model from good images"},
+    {"predict", cmd_predict, "score images: scores, anomaly maps, overlays"},
+    {"eval", cmd_eval, "evaluate on a dataset: metrics and an HTML report"},
+    {"demo", cmd_demo, "run the detector on a built-in synthetic set"},
+    {"segment", cmd_segment, "split images into objects (SAM or classical)"},
     {"selftest", cmd_selftest, "check against reference vector folders"},
     {"bench", cmd_bench, "benchmarks: per-stage timings and GFLOP/s"},
 };

@@ -11,6 +11,10 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } benches[] = {
+    {"gemm", bench_gemm, "sgemm (OpenBLAS) and bf16 (oneDNN) GFLOP/s via am_linear"},
+    {"clip", bench_clip, "CLIP image, windows and text of one crop (f32, bf16)"},
+    {"sam", bench_sam, "SAM encoder, decoder (64 prompts) and generator (f32, bf16)"},
+    {"detect", bench_detect, "per-image cost of few-shot prediction (crops, search)"},
     {NULL, NULL, NULL},
 };
 

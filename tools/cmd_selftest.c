@@ -14,6 +14,9 @@ typedef struct {
 } selftest_kind;
 
 static const selftest_kind kinds[] = {
+    {"metrics", selftest_metrics_recognise, selftest_metrics_run},
+    {"clip", selftest_clip_recognise, selftest_clip_run},
+    {"sam", selftest_sam_recognise, selftest_sam_run},
     {NULL, NULL, NULL},
 };
 

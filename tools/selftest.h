@@ -18,4 +18,18 @@ void selftest_report_error(selftest_tally *t, const char *name, const am_error *
 
 /* ANOMEM_SELFTEST_KINDS: each kind declares recognise + run here. */
 
+/* selftest_metrics.c: config.json {"kind": "metrics"} + cases.safetensors. */
+int selftest_metrics_recognise(const char *dir);
+void selftest_metrics_run(const char *dir, selftest_tally *t);
+
+/* selftest_clip.c: a CLIP state dict (model.safetensors / model.pt with
+ * visual.* and token_embedding.*) + cases.safetensors. */
+int selftest_clip_recognise(const char *dir);
+void selftest_clip_run(const char *dir, selftest_tally *t);
+
+/* selftest_sam.c: a SAM state dict (model.safetensors / model.pt with
+ * image_encoder.* and mask_decoder.*) + cases.safetensors. */
+int selftest_sam_recognise(const char *dir);
+void selftest_sam_run(const char *dir, selftest_tally *t);
+
 #endif

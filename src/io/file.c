@@ -135,3 +135,7 @@ am_status am_write_file_atomic(const char *path, const void *data, size_t size, 
     }
     return am_atomic_commit(&f, err);
 }
+
+am_status am_write_file(const char *path, const void *data, size_t size, am_error *err) {
+    return am_write_file_atomic(path, data, size, err);
+}

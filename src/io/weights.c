@@ -126,7 +126,7 @@ static int compare_entries(const void *a, const void *b) {
 
 /* Sorts the index by name and refuses duplicate names. */
 static am_status finish_index(am_weights *w, am_error *err) {
-    qsort(w->entries, (size_t)w->count, sizeof *w->entries, compare_entries);
+    if (w->count > 1) qsort(w->entries, (size_t)w->count, sizeof *w->entries, compare_entries);
     for (int64_t i = 1; i < w->count; i++)
         if (strcmp(w->entries[i - 1].info.name, w->entries[i].info.name) == 0)
             return am_error_set(err, AM_ERR_FORMAT, "duplicate tensor name '%s'",

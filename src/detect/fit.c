@@ -1,0 +1,80 @@
+/* fit.c - few-shot fitting: every augmentation of every reference image is
+ * decomposed and encoded like a test image; whole-image crops feed the global
+ * banks, object crops the individual banks; then each part is capped. */
+#include <string.h>
+
+#include "core/error.h"
+#include "detect/augment.h"
+#include "detect/detector_internal.h"
+
+/* Appends one crop's small windows, middle windows and patch tokens. */
+static am_status append_crop(am_detector *det, const crop_features *f, int32_t crop,
+                             am_bank *banks, am_error *err) {
+    const int32_t dim = det->info.embed_dim, width = det->info.vision_width;
+    const int32_t ns = det->windows[0].count, nm = det->windows[1].count;
+    const float *w = f->windows + (size_t)crop * (ns + nm) * dim;
+    am_status st = am_bank_append(&banks[PART_SMALL], w, ns, dim, 1, err);
+    if (st == AM_OK) st = am_bank_append(&banks[PART_MID], w + (size_t)ns * dim, nm, dim, 1, err);
+    if (st == AM_OK)
+        st = am_bank_append(&banks[PART_IMAGE], f->tokens + (size_t)crop * det->n_patches * width,
+                            det->n_patches, width, 1, err);
+    return st;
+}
+
+static am_status add_reference(am_detector *det, const am_image *image, am_error *err) {
+    am_decomposition dec = {0};
+    crop_features f = {0};
+    am_status st = am_decompose(det->sam, image, &det->params, &dec, err);
+    if (st == AM_OK) st = am_encode_crops(det, image, &dec, &f, err);
+    if (st == AM_OK) st = append_crop(det, &f, 0, det->banks[BANK_GLOBAL], err);
+    /* a scene without objects is its own single object */
+    if (st == AM_OK && dec.n == 0) st = append_crop(det, &f, 0, det->banks[BANK_INDIV], err);
+    for (int32_t j = 0; st == AM_OK && j < dec.n; j++)
+        st = append_crop(det, &f, j + 1, det->banks[BANK_INDIV], err);
+    am_crop_features_free(&f);
+    am_decomposition_free(&dec);
+    return st;
+}
+
+static am_status cap_banks(am_detector *det, am_error *err) {
+    const am_detector_params *p = &det->params;
+    for (int b = 0; b < N_BANKS; b++)
+        for (int part = 0; part < N_PARTS; part++) {
+            am_bank *bank = &det->banks[b][part];
+            int64_t keep = p->memory_capacity;
+            if (p->memory_ratio > 0) {
+                int64_t r = (int64_t)(p->memory_ratio * (double)bank->count + 0.5);
+                if (r < 1) r = 1;
+                if (r < keep) keep = r;
+            }
+            uint64_t seed = p->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(b * N_PARTS + part + 1));
+            am_status st = p->subsample == AM_SUBSAMPLE_CORESET
+                               ? am_bank_subsample_coreset(bank, keep, seed, err)
+                               : am_bank_subsample_random(bank, keep, seed, err);
+            if (st != AM_OK) return st;
+        }
+    return AM_OK;
+}
+
+am_status am_detector_fit(am_detector *det, const am_image *references, int32_t k,
+                          am_error *err) {
+    if (k < 1) return am_error_set(err, AM_ERR_ARGUMENT, "fit needs at least one reference image");
+    for (int b = 0; b < N_BANKS; b++)
+        for (int part = 0; part < N_PARTS; part++) am_bank_free(&det->banks[b][part]);
+    det->fitted = 0;
+    am_augment augs[16];
+    int32_t n_augs = am_augment_list(det->params.augmentations, det->params.rotate_degrees,
+                                     det->params.translate_fraction, augs);
+    am_status st = AM_OK;
+    for (int32_t i = 0; st == AM_OK && i < k; i++)
+        for (int32_t a = 0; st == AM_OK && a < n_augs; a++) {
+            am_image view = {0};
+            st = am_augment_apply(&references[i], augs[a], &view, err);
+            if (st == AM_OK) st = add_reference(det, &view, err);
+            am_image_free(&view);
+        }
+    if (st == AM_OK) st = cap_banks(det, err);
+    if (st == AM_OK) st = am_detector_build_index(det, err);
+    if (st == AM_OK) det->fitted = 1;
+    return st;
+}

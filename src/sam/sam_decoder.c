@@ -1,0 +1,1327 @@
+/* sam_decoder.c - SAM's prompt encoder and mask decoder (notes/sam.md 3.3,
+ * 3.4), batched over prompts, with the exact rewrites of notes/sam.md 6.
+ *
+ * Layouts: image tokens are rows of D floats, row-major over the G x G grid
+ * (x = y * G + col); a batch of B prompts has T = 1 + M + Ns tokens each,
+ * stored as B*T rows.  Inside the cross attentions, per-(token, head) rows are
+ * ordered t * H + h.
+ *
+ * The reassociated cross attentions (blocks after the first, and the final
+ * one), per head h with dh = Di / H and s = 1/sqrt(dh):
+ *   token-to-image: logits(t, x) = (s Wk_h^T q_t) . kin_x (the dropped term
+ *     s q_t . bk_h is constant along the softmax); output_t = Wv_h (sum_x a kin
+ *     values keys_x) + bv_h.
+ *   image-to-token: logits(x, t) = kin_x . (s Wq_h^T k_t) + s bq_h . k_t;
+ *     output_x = sum_{t,h} a (Wout_h v_t) + bout.
+ * where kin = keys + key_pe.  Block 0's image side is the same for every
+ * prompt and is projected once per image (or once per dense mask input). */
+#include "sam/sam_decoder.h"
+
+#include <cblas.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "nn/linear.h"
+#include "sam/sam_simd.h"
+
+#define MAX_MLP_LAYERS 8
+#define MAX_MASK_TOKENS 16
+#define MAX_DEPTH 16
+#define LN_EPS 1e-5f
+#define LN2D_EPS 1e-6f
+
+typedef struct {
+    const float *w, *b;
+} norm_params;
+
+/* One attention module: raw weights (for the reassociated forms) and f32
+ * layers over token rows. */
+typedef struct {
+    int32_t inner;
+    const float *wq, *bq, *wk, *bk, *wv, *bv, *wo, *bo;
+    am_linear *q, *k, *v, *o;
+} attention;
+
+typedef struct {
+    attention self_attn, t2i, i2t;
+    norm_params norm[4];
+    am_linear *lin1, *lin2;
+} block;
+
+/* An MLP with ReLU after every layer but the last. */
+typedef struct {
+    int32_t n;
+    am_linear *layer[MAX_MLP_LAYERS];
+} mlp;
+
+/* The prompt-independent image side of block 0: keys, keys + pe, and the
+ * three projections of them that block 0 needs. */
+typedef struct {
+    float *keys, *kin; /* [N][D] */
+    float *k, *v, *q;  /* [N][Di]: t2i k (of kin), t2i v (of keys), i2t q (of kin) */
+} image_side;
+
+/* Scratch kept across calls, sized for b prompts of t tokens. */
+typedef struct {
+    int32_t b, t;
+    float *q, *qpe, *x, *y;  /* [B*T][D] */
+    float *sa;               /* self-attention q, k, v, output: 4 x [B*T][D] */
+    float *h;                /* 2 x [B*T][widest token layer] */
+    int64_t h_half;          /* offset of the second half of h */
+    float *qt, *kt, *vt, *o; /* [B*T][Di] */
+    float *keys, *kin;       /* [B][N][D] */
+    float *lg;               /* logits: [B][N][T*H] or [H][N][B*T] */
+    float *u, *z;            /* [T*H][D] */
+    float *cst;              /* [T*H] */
+    float *hyper;            /* [B][M][up2] */
+    float *y1, *y2;          /* [N][4 up1], [4N][4 up2] */
+    int32_t run_b, run_t;    /* the last run (0: none) */
+} workspace;
+
+struct sam_decoder {
+    sam_decoder_config cfg;
+    am_precision precision;
+    float **owned;
+    int32_t n_owned, cap_owned;
+    /* prompt encoder */
+    const float *gauss; /* [2][D/2] */
+    const float *point_embed[4], *not_a_point, *no_mask;
+    const float *md_w[3], *md_b[3];
+    norm_params md_norm[2];
+    /* mask decoder */
+    const float *iou_token, *mask_tokens;
+    block blocks[MAX_DEPTH];
+    attention final_attn;
+    norm_params norm_final;
+    am_linear *img_k0, *img_v0, *img_q0; /* block 0's image-side projections */
+    am_linear *up_lin1, *up_lin2;        /* the transposed convs as linears */
+    norm_params up_norm;
+    mlp hyper[MAX_MASK_TOKENS];
+    mlp iou_head;
+    /* derived */
+    float *dense_pe; /* [D][G][G] */
+    float *pe_tok;   /* [N][D] */
+    /* image */
+    int32_t has_image;
+    float *image; /* [N][D] */
+    image_side nomask, masked;
+    workspace ws;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Small numeric kernels                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* e^x of n floats in place. */
+static void exp_inplace(float *x, int64_t n) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, sam_exp16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(x + i, m, sam_exp16(_mm512_maskz_loadu_ps(m, x + i)));
+    }
+#else
+    for (; i < n; i++) x[i] = expf(x[i]);
+#endif
+}
+
+/* Softmax of each of `rows` rows of n floats (contiguous) in place. */
+static void softmax_rows(float *x, int64_t rows, int64_t n) {
+#pragma omp parallel for schedule(static) if (rows * n >= 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        float *p = x + r * n;
+        float mx = p[0];
+        for (int64_t i = 1; i < n; i++) mx = p[i] > mx ? p[i] : mx;
+        for (int64_t i = 0; i < n; i++) p[i] -= mx;
+        exp_inplace(p, n);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < n; i++) sum += p[i];
+        const float inv = 1.0f / sum;
+        for (int64_t i = 0; i < n; i++) p[i] *= inv;
+    }
+}
+
+/* LayerNorm of one row of n floats into y (y may be x), biased variance. */
+static void layer_norm_row(const float *x, float *y, int32_t n, const float *w, const float *b,
+                           float eps) {
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int32_t i = 0; i < n; i++) s += x[i];
+    const float mean = s / (float)n;
+    float v = 0.0f;
+#pragma omp simd reduction(+ : v)
+    for (int32_t i = 0; i < n; i++) {
+        const float d = x[i] - mean;
+        v += d * d;
+    }
+    const float rstd = 1.0f / sqrtf(v / (float)n + eps);
+#pragma omp simd
+    for (int32_t i = 0; i < n; i++) y[i] = (x[i] - mean) * rstd * w[i] + b[i];
+}
+
+/* LayerNorm over each of `rows` rows of n floats, in place. */
+static void layer_norm_rows(float *x, int64_t rows, int32_t n, const norm_params *p, float eps) {
+#pragma omp parallel for schedule(static) if (rows * n >= 65536)
+    for (int64_t r = 0; r < rows; r++) layer_norm_row(x + r * n, x + r * n, n, p->w, p->b, eps);
+}
+
+/* y = a + b, n floats. */
+static void add_into(float *y, const float *a, const float *b, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= 262144)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+/* Adds bias[c] to column c of each of `rows` rows of n floats (row stride ld). */
+static void add_bias(float *x, int64_t rows, int64_t n, int64_t ld, const float *bias) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < n; c++) x[r * ld + c] += bias[c];
+}
+
+/* Runs an MLP over `rows` rows of x (ldx) into y (ldy); t0/t1 are scratch
+ * of rows * widest-layer floats. */
+static am_status mlp_forward(const mlp *m, const float *x, int64_t ldx, int64_t rows, float *y,
+                             int64_t ldy, float *t0, float *t1, am_error *err) {
+    const float *in = x;
+    int64_t ld = ldx;
+    for (int32_t i = 0; i < m->n; i++) {
+        const int64_t nout = am_linear_out_features(m->layer[i]);
+        const int last = i == m->n - 1;
+        float *out = last ? y : (i % 2 ? t1 : t0);
+        const int64_t ldo = last ? ldy : nout;
+        am_status st = am_linear_forward(m->layer[i], in, ld, rows, out, ldo, err);
+        if (st != AM_OK) return st;
+        if (!last)
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = 0; c < nout; c++)
+                    out[r * ldo + c] = out[r * ldo + c] > 0.0f ? out[r * ldo + c] : 0.0f;
+        in = out;
+        ld = ldo;
+    }
+    return AM_OK;
+}
+
+/* The random-Fourier encoding of one normalised point (u, v) into out [2F]:
+ * sin then cos of 2 pi ((2u - 1, 2v - 1) @ G), in float32 as PyTorch does. */
+static void pe_encode(const float *gauss, int32_t f, float u, float v, float *out) {
+    const float cx = 2.0f * u - 1.0f, cy = 2.0f * v - 1.0f;
+    const float two_pi = (float)(2.0 * M_PI);
+    for (int32_t j = 0; j < f; j++) {
+        const float a = cx * gauss[j] + cy * gauss[f + j];
+        const float g = two_pi * a;
+        out[j] = sinf(g);
+        out[f + j] = cosf(g);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Weights: from a file or random                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef enum { INIT_UNIFORM, INIT_NORMAL, INIT_ONES, INIT_ZEROS } init_kind;
+
+/* Where tensors come from: the weight file (w) or a seeded generator. */
+typedef struct {
+    am_weights *w;
+    am_rng rng;
+    sam_decoder *dec;
+    am_error *err;
+    am_status status;
+} source;
+
+/* Keeps p to be freed with the decoder; frees it and fails if the list
+ * cannot grow. */
+static am_status own(sam_decoder *dec, float *p, am_error *err) {
+    if (dec->n_owned == dec->cap_owned) {
+        const int32_t cap = dec->cap_owned ? dec->cap_owned * 2 : 64;
+        float **grown = realloc(dec->owned, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            am_free(p);
+            return am_error_set(err, AM_ERR_NOMEM, "out of memory");
+        }
+        dec->owned = grown;
+        dec->cap_owned = cap;
+    }
+    dec->owned[dec->n_owned++] = p;
+    return AM_OK;
+}
+
+/* An owned zeroed buffer of n floats, or NULL with err set. */
+static float *owned_floats(sam_decoder *dec, int64_t n, am_error *err) {
+    float *p = am_calloc((size_t)n, sizeof(float), err);
+    if (!p || own(dec, p, err) != AM_OK) return NULL;
+    return p;
+}
+
+/* The tensor named by fmt with the given shape: checked in the file, or
+ * created (uniform in +-bound, normal times bound, ones, zeros).  After a
+ * failure every later call returns NULL and s->status keeps the first error. */
+static const float *fetch(source *s, init_kind kind, float bound, int32_t ndim,
+                          const int64_t *dims, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static const float *fetch(source *s, init_kind kind, float bound, int32_t ndim,
+                          const int64_t *dims, const char *fmt, ...) {
+    if (s->status != AM_OK) return NULL;
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int64_t numel = 1;
+    for (int32_t i = 0; i < ndim; i++) numel *= dims[i];
+    if (s->w) {
+        const am_tensor_info *t = am_weights_find(s->w, name);
+        int ok = t && t->ndim == ndim;
+        for (int32_t i = 0; ok && i < ndim; i++) ok = t->shape[i] == dims[i];
+        if (!ok) {
+            char want[128] = "";
+            for (int32_t i = 0; i < ndim; i++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld",
+                         i ? ", " : "", (long long)dims[i]);
+            s->status = am_error_set(s->err, AM_ERR_MODEL,
+                                     "%s: tensor '%s' %s (expected shape [%s])",
+                                     am_weights_path(s->w), name, t ? "has another shape" : "is missing",
+                                     want);
+            return NULL;
+        }
+        const float *data;
+        s->status = am_weights_get_f32(s->w, name, &data, s->err);
+        return s->status == AM_OK ? data : NULL;
+    }
+    float *p = owned_floats(s->dec, numel, s->err);
+    if (!p) {
+        s->status = AM_ERR_NOMEM;
+        return NULL;
+    }
+    for (int64_t i = 0; i < numel; i++) {
+        switch (kind) {
+        case INIT_UNIFORM: p[i] = (2.0f * am_rng_uniform(&s->rng) - 1.0f) * bound; break;
+        case INIT_NORMAL: p[i] = am_rng_normal(&s->rng) * bound; break;
+        case INIT_ONES: p[i] = 1.0f; break;
+        case INIT_ZEROS: p[i] = 0.0f; break;
+        }
+    }
+    return p;
+}
+
+/* Weight [out][in] and bias [out] of a linear layer `prefix`. */
+static void fetch_linear(source *s, const char *prefix, int64_t out, int64_t in, const float **w,
+                         const float **b) {
+    const float bound = 1.0f / sqrtf((float)in);
+    *w = fetch(s, INIT_UNIFORM, bound, 2, (int64_t[]){out, in}, "%s.weight", prefix);
+    *b = fetch(s, INIT_UNIFORM, bound, 1, (int64_t[]){out}, "%s.bias", prefix);
+}
+
+static void fetch_norm(source *s, const char *prefix, int64_t n, norm_params *p) {
+    p->w = fetch(s, INIT_ONES, 0, 1, (int64_t[]){n}, "%s.weight", prefix);
+    p->b = fetch(s, INIT_ZEROS, 0, 1, (int64_t[]){n}, "%s.bias", prefix);
+}
+
+/* A f32 linear layer over fetched weights. */
+static am_linear *make_linear(source *s, const float *w, const float *b, int64_t out, int64_t in,
+                              am_precision precision) {
+    if (s->status != AM_OK) return NULL;
+    am_linear *l = NULL;
+    s->status = am_linear_create(w, b, out, in, precision, &l, s->err);
+    return l;
+}
+
+static void fetch_attention(source *s, const char *prefix, int32_t dim, int32_t inner,
+                            attention *a) {
+    char name[256];
+    a->inner = inner;
+    snprintf(name, sizeof name, "%s.q_proj", prefix);
+    fetch_linear(s, name, inner, dim, &a->wq, &a->bq);
+    snprintf(name, sizeof name, "%s.k_proj", prefix);
+    fetch_linear(s, name, inner, dim, &a->wk, &a->bk);
+    snprintf(name, sizeof name, "%s.v_proj", prefix);
+    fetch_linear(s, name, inner, dim, &a->wv, &a->bv);
+    snprintf(name, sizeof name, "%s.out_proj", prefix);
+    fetch_linear(s, name, dim, inner, &a->wo, &a->bo);
+    a->q = make_linear(s, a->wq, a->bq, inner, dim, AM_PRECISION_F32);
+    a->k = make_linear(s, a->wk, a->bk, inner, dim, AM_PRECISION_F32);
+    a->v = make_linear(s, a->wv, a->bv, inner, dim, AM_PRECISION_F32);
+    a->o = make_linear(s, a->wo, a->bo, dim, inner, AM_PRECISION_F32);
+}
+
+static void free_attention(attention *a) {
+    am_linear_free(a->q);
+    am_linear_free(a->k);
+    am_linear_free(a->v);
+    am_linear_free(a->o);
+}
+
+/* An MLP `prefix`.layers.i of n layers: in -> hidden ... -> out. */
+static void fetch_mlp(source *s, const char *prefix, int32_t n, int32_t in, int32_t hidden,
+                      int32_t out, mlp *m) {
+    m->n = n;
+    for (int32_t i = 0; i < n; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s.layers.%d", prefix, i);
+        const int32_t ni = i == 0 ? in : hidden, no = i == n - 1 ? out : hidden;
+        const float *w, *b;
+        fetch_linear(s, name, no, ni, &w, &b);
+        m->layer[i] = make_linear(s, w, b, no, ni, AM_PRECISION_F32);
+    }
+}
+
+static void free_mlp(mlp *m) {
+    for (int32_t i = 0; i < m->n; i++) am_linear_free(m->layer[i]);
+}
+
+/* A ConvTranspose2d 2x2/2 (weight [in][out][2][2], bias [out]) as a linear
+ * layer from `in` channels to the 4 sub-pixels' outputs, column k*out + c
+ * for sub-pixel k = ky*2 + kx. */
+static am_linear *make_upscale(source *s, const float *w, const float *b, int32_t in,
+                               int32_t out, am_precision precision) {
+    if (s->status != AM_OK) return NULL;
+    float *wt = owned_floats(s->dec, (int64_t)in * 4 * out, s->err);
+    float *bt = wt ? owned_floats(s->dec, 4 * (int64_t)out, s->err) : NULL;
+    if (!bt) {
+        s->status = AM_ERR_NOMEM;
+        return NULL;
+    }
+    for (int32_t i = 0; i < in; i++)
+        for (int32_t c = 0; c < out; c++)
+            for (int32_t k = 0; k < 4; k++)
+                wt[(int64_t)i * 4 * out + k * out + c] = w[((int64_t)i * out + c) * 4 + k];
+    for (int32_t k = 0; k < 4; k++)
+        for (int32_t c = 0; c < out; c++) bt[k * out + c] = b[c];
+    am_linear *l = NULL;
+    s->status = am_linear_create_transposed(wt, bt, 4 * (int64_t)out, in, precision, &l, s->err);
+    return l;
+}
+
+/* Fills every weight of the decoder from s, for dec->cfg. */
+static void fetch_all(source *s, sam_decoder *dec) {
+    const sam_decoder_config *c = &dec->cfg;
+    const int32_t D = c->embed_dim, F = D / 2;
+    const am_precision prec = dec->precision;
+    dec->gauss = fetch(s, INIT_NORMAL, 1.0f, 2, (int64_t[]){2, F},
+                       "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+    for (int32_t i = 0; i < 4; i++)
+        dec->point_embed[i] = fetch(s, INIT_NORMAL, 1.0f, 2, (int64_t[]){1, D},
+                                    "prompt_encoder.point_embeddings.%d.weight", i);
+    dec->not_a_point = fetch(s, INIT_NORMAL, 1.0f, 2, (int64_t[]){1, D},
+                             "prompt_encoder.not_a_point_embed.weight");
+    dec->no_mask =
+        fetch(s, INIT_NORMAL, 1.0f, 2, (int64_t[]){1, D}, "prompt_encoder.no_mask_embed.weight");
+    const int64_t mh = c->mask_hidden, mic = c->mask_in_chans;
+    dec->md_w[0] = fetch(s, INIT_UNIFORM, 0.5f, 4, (int64_t[]){mh, 1, 2, 2},
+                         "prompt_encoder.mask_downscaling.0.weight");
+    dec->md_b[0] = fetch(s, INIT_UNIFORM, 0.5f, 1, (int64_t[]){mh},
+                         "prompt_encoder.mask_downscaling.0.bias");
+    fetch_norm(s, "prompt_encoder.mask_downscaling.1", mh, &dec->md_norm[0]);
+    const float b1 = 1.0f / sqrtf(4.0f * (float)mh);
+    dec->md_w[1] = fetch(s, INIT_UNIFORM, b1, 4, (int64_t[]){mic, mh, 2, 2},
+                         "prompt_encoder.mask_downscaling.3.weight");
+    dec->md_b[1] = fetch(s, INIT_UNIFORM, b1, 1, (int64_t[]){mic},
+                         "prompt_encoder.mask_downscaling.3.bias");
+    fetch_norm(s, "prompt_encoder.mask_downscaling.4", mic, &dec->md_norm[1]);
+    const float b2 = 1.0f / sqrtf((float)mic);
+    dec->md_w[2] = fetch(s, INIT_UNIFORM, b2, 4, (int64_t[]){D, mic, 1, 1},
+                         "prompt_encoder.mask_downscaling.6.weight");
+    dec->md_b[2] = fetch(s, INIT_UNIFORM, b2, 1, (int64_t[]){D},
+                         "prompt_encoder.mask_downscaling.6.bias");
+
+    const int32_t M = c->num_mask_tokens, Di = c->cross_dim;
+    dec->iou_token =
+        fetch(s, INIT_NORMAL, 1.0f, 2, (int64_t[]){1, D}, "mask_decoder.iou_token.weight");
+    dec->mask_tokens =
+        fetch(s, INIT_NORMAL, 1.0f, 2, (int64_t[]){M, D}, "mask_decoder.mask_tokens.weight");
+    for (int32_t l = 0; l < c->depth; l++) {
+        block *bk = &dec->blocks[l];
+        char p[256], name[300];
+        snprintf(p, sizeof p, "mask_decoder.transformer.layers.%d", l);
+        snprintf(name, sizeof name, "%s.self_attn", p);
+        fetch_attention(s, name, D, D, &bk->self_attn);
+        snprintf(name, sizeof name, "%s.cross_attn_token_to_image", p);
+        fetch_attention(s, name, D, Di, &bk->t2i);
+        snprintf(name, sizeof name, "%s.cross_attn_image_to_token", p);
+        fetch_attention(s, name, D, Di, &bk->i2t);
+        for (int32_t n = 0; n < 4; n++) {
+            snprintf(name, sizeof name, "%s.norm%d", p, n + 1);
+            fetch_norm(s, name, D, &bk->norm[n]);
+        }
+        const float *w, *b;
+        snprintf(name, sizeof name, "%s.mlp.lin1", p);
+        fetch_linear(s, name, c->mlp_dim, D, &w, &b);
+        bk->lin1 = make_linear(s, w, b, c->mlp_dim, D, AM_PRECISION_F32);
+        snprintf(name, sizeof name, "%s.mlp.lin2", p);
+        fetch_linear(s, name, D, c->mlp_dim, &w, &b);
+        bk->lin2 = make_linear(s, w, b, D, c->mlp_dim, AM_PRECISION_F32);
+    }
+    fetch_attention(s, "mask_decoder.transformer.final_attn_token_to_image", D, Di,
+                    &dec->final_attn);
+    fetch_norm(s, "mask_decoder.transformer.norm_final_attn", D, &dec->norm_final);
+    const attention *t0 = &dec->blocks[0].t2i, *i0 = &dec->blocks[0].i2t;
+    dec->img_k0 = make_linear(s, t0->wk, t0->bk, Di, D, prec);
+    dec->img_v0 = make_linear(s, t0->wv, t0->bv, Di, D, prec);
+    dec->img_q0 = make_linear(s, i0->wq, i0->bq, Di, D, prec);
+
+    const int32_t u1 = c->up1, u2 = c->up2;
+    const float bu1 = 1.0f / sqrtf(4.0f * (float)u1), bu2 = 1.0f / sqrtf(4.0f * (float)u2);
+    const float *w0 = fetch(s, INIT_UNIFORM, bu1, 4, (int64_t[]){D, u1, 2, 2},
+                            "mask_decoder.output_upscaling.0.weight");
+    const float *bb0 =
+        fetch(s, INIT_UNIFORM, bu1, 1, (int64_t[]){u1}, "mask_decoder.output_upscaling.0.bias");
+    fetch_norm(s, "mask_decoder.output_upscaling.1", u1, &dec->up_norm);
+    const float *w3 = fetch(s, INIT_UNIFORM, bu2, 4, (int64_t[]){u1, u2, 2, 2},
+                            "mask_decoder.output_upscaling.3.weight");
+    const float *bb3 =
+        fetch(s, INIT_UNIFORM, bu2, 1, (int64_t[]){u2}, "mask_decoder.output_upscaling.3.bias");
+    dec->up_lin1 = make_upscale(s, w0, bb0, D, u1, prec);
+    dec->up_lin2 = make_upscale(s, w3, bb3, u1, u2, prec);
+    for (int32_t m = 0; m < M; m++) {
+        char name[256];
+        snprintf(name, sizeof name, "mask_decoder.output_hypernetworks_mlps.%d", m);
+        fetch_mlp(s, name, c->hyper_depth, D, D, u2, &dec->hyper[m]);
+    }
+    fetch_mlp(s, "mask_decoder.iou_prediction_head", c->iou_depth, D, c->iou_hidden, M,
+              &dec->iou_head);
+}
+
+/* Checks that a config describes a decoder this code can run. */
+static am_status check_config(const sam_decoder_config *c, am_error *err) {
+    const int ok = c->embed_dim >= 2 && c->embed_dim <= 4096 && c->embed_dim % 2 == 0 &&
+                   c->grid >= 1 && c->grid <= 256 && c->input_size >= 1 &&
+                   c->input_size <= 16384 && c->mask_hidden >= 1 && c->mask_hidden <= 4096 &&
+                   c->mask_in_chans >= 1 && c->mask_in_chans <= 4096 && c->depth >= 1 &&
+                   c->depth <= MAX_DEPTH && c->heads >= 1 && c->heads <= 256 &&
+                   c->embed_dim % c->heads == 0 && c->mlp_dim >= 1 && c->mlp_dim <= 65536 &&
+                   c->cross_dim >= 1 && c->cross_dim <= 4096 && c->cross_dim % c->heads == 0 &&
+                   c->num_mask_tokens >= 1 && c->num_mask_tokens <= MAX_MASK_TOKENS &&
+                   c->iou_depth >= 1 && c->iou_depth <= MAX_MLP_LAYERS && c->iou_hidden >= 1 &&
+                   c->iou_hidden <= 65536 && c->hyper_depth >= 1 &&
+                   c->hyper_depth <= MAX_MLP_LAYERS && c->up1 >= 1 && c->up1 <= 4096 &&
+                   c->up2 >= 1 && c->up2 <= 4096;
+    if (!ok)
+        return am_error_set(err, AM_ERR_MODEL,
+                            "SAM decoder sizes out of range (dim %d, heads %d, cross dim %d, "
+                            "depth %d, grid %d, mask tokens %d)",
+                            c->embed_dim, c->heads, c->cross_dim, c->depth, c->grid,
+                            c->num_mask_tokens);
+    return AM_OK;
+}
+
+sam_decoder_config sam_decoder_config_default(int32_t grid, int32_t input_size) {
+    sam_decoder_config c = {
+        .embed_dim = 256, .grid = grid, .input_size = input_size, .mask_hidden = 4,
+        .mask_in_chans = 16, .depth = 2, .heads = 8, .mlp_dim = 2048, .cross_dim = 128,
+        .num_mask_tokens = 4, .iou_depth = 3, .iou_hidden = 256, .hyper_depth = 3,
+        .up1 = 64, .up2 = 32,
+    };
+    return c;
+}
+
+/* Computes the dense positional encoding and its token-major copy. */
+static am_status make_dense_pe(sam_decoder *dec, am_error *err) {
+    const int32_t D = dec->cfg.embed_dim, G = dec->cfg.grid, N = G * G;
+    dec->dense_pe = owned_floats(dec, (int64_t)D * N, err);
+    dec->pe_tok = dec->dense_pe ? owned_floats(dec, (int64_t)D * N, err) : NULL;
+    if (!dec->pe_tok) return AM_ERR_NOMEM;
+    for (int32_t i = 0; i < G; i++)
+        for (int32_t j = 0; j < G; j++) {
+            const float u = ((float)(j + 1) - 0.5f) / (float)G;
+            const float v = ((float)(i + 1) - 0.5f) / (float)G;
+            float *t = dec->pe_tok + (int64_t)(i * G + j) * D;
+            pe_encode(dec->gauss, D / 2, u, v, t);
+            for (int32_t c = 0; c < D; c++) dec->dense_pe[(int64_t)c * N + i * G + j] = t[c];
+        }
+    return AM_OK;
+}
+
+/* Allocates the fixed per-image buffers. */
+static am_status alloc_image_side(sam_decoder *dec, image_side *s, am_error *err) {
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid, D = dec->cfg.embed_dim,
+                  Di = dec->cfg.cross_dim;
+    s->keys = owned_floats(dec, N * D, err);
+    s->kin = s->keys ? owned_floats(dec, N * D, err) : NULL;
+    s->k = s->kin ? owned_floats(dec, N * Di, err) : NULL;
+    s->v = s->k ? owned_floats(dec, N * Di, err) : NULL;
+    s->q = s->v ? owned_floats(dec, N * Di, err) : NULL;
+    return s->q ? AM_OK : AM_ERR_NOMEM;
+}
+
+/* Builds a decoder from a source (file or random) for cfg. */
+static am_status build(source *s, const sam_decoder_config *cfg, am_precision precision,
+                       sam_decoder **out, am_error *err) {
+    *out = NULL;
+    am_status st = check_config(cfg, err);
+    if (st != AM_OK) return st;
+    sam_decoder *dec = calloc(1, sizeof *dec);
+    if (!dec) return am_error_set(err, AM_ERR_NOMEM, "out of memory");
+    dec->cfg = *cfg;
+    dec->precision = precision;
+    s->dec = dec;
+    s->err = err;
+    s->status = AM_OK;
+    fetch_all(s, dec);
+    st = s->status;
+    if (st == AM_OK) st = make_dense_pe(dec, err);
+    if (st == AM_OK) {
+        const int64_t N = (int64_t)cfg->grid * cfg->grid;
+        dec->image = owned_floats(dec, N * cfg->embed_dim, err);
+        st = dec->image ? AM_OK : AM_ERR_NOMEM;
+    }
+    if (st == AM_OK) st = alloc_image_side(dec, &dec->nomask, err);
+    if (st == AM_OK) st = alloc_image_side(dec, &dec->masked, err);
+    if (st != AM_OK) {
+        sam_decoder_free(dec);
+        return st;
+    }
+    *out = dec;
+    return AM_OK;
+}
+
+/* Integer `key` of a JSON object, or `fallback` when absent. */
+static int64_t json_int(const json_t *obj, const char *key, int64_t fallback) {
+    const json_t *v = obj ? json_object_get(obj, key) : NULL;
+    return json_is_integer(v) ? json_integer_value(v) : fallback;
+}
+
+/* Shape dimension i of tensor `name`, or -1 when absent. */
+static int64_t dim_of(am_weights *w, const char *name, int32_t i) {
+    const am_tensor_info *t = am_weights_find(w, name);
+    return t && i < t->ndim ? t->shape[i] : -1;
+}
+
+/* Number of consecutive i (from 0) for which fmt % i names a tensor. */
+static int32_t count_indexed(am_weights *w, const char *fmt) {
+    int32_t n = 0;
+    char name[256];
+    for (;;) {
+        snprintf(name, sizeof name, fmt, n);
+        if (!am_weights_find(w, name) || n >= 64) return n;
+        n++;
+    }
+}
+
+/* Infers the decoder sizes from the tensor shapes and the optional config
+ * JSON (which must agree with them). */
+static am_status infer_config(am_weights *w, const char *config_path, int32_t grid,
+                              int32_t input_size, sam_decoder_config *c, am_error *err) {
+    *c = sam_decoder_config_default(grid, input_size);
+    const char *path = am_weights_path(w);
+    const int64_t D = dim_of(w, "prompt_encoder.no_mask_embed.weight", 1);
+    if (D <= 0)
+        return am_error_set(err, AM_ERR_MODEL,
+                            "%s: no tensor 'prompt_encoder.no_mask_embed.weight': not a SAM "
+                            "prompt encoder",
+                            path);
+    if (!am_weights_find(w, "mask_decoder.iou_token.weight"))
+        return am_error_set(err, AM_ERR_MODEL,
+                            "%s: no tensor 'mask_decoder.iou_token.weight': not a SAM mask decoder",
+                            path);
+    c->embed_dim = (int32_t)D;
+    c->mask_hidden = (int32_t)dim_of(w, "prompt_encoder.mask_downscaling.0.weight", 0);
+    c->mask_in_chans = (int32_t)dim_of(w, "prompt_encoder.mask_downscaling.3.weight", 0);
+    c->depth = count_indexed(w, "mask_decoder.transformer.layers.%d.norm1.weight");
+    c->mlp_dim = (int32_t)dim_of(w, "mask_decoder.transformer.layers.0.mlp.lin1.weight", 0);
+    c->cross_dim = (int32_t)dim_of(
+        w, "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight", 0);
+    c->num_mask_tokens = (int32_t)dim_of(w, "mask_decoder.mask_tokens.weight", 0);
+    c->iou_depth = count_indexed(w, "mask_decoder.iou_prediction_head.layers.%d.weight");
+    c->iou_hidden =
+        (int32_t)dim_of(w, "mask_decoder.iou_prediction_head.layers.0.weight", 0);
+    c->hyper_depth =
+        count_indexed(w, "mask_decoder.output_hypernetworks_mlps.0.layers.%d.weight");
+    c->up1 = (int32_t)dim_of(w, "mask_decoder.output_upscaling.0.weight", 1);
+    c->up2 = (int32_t)dim_of(w, "mask_decoder.output_upscaling.3.weight", 1);
+    if (c->iou_depth == 1) c->iou_hidden = c->num_mask_tokens;
+    if (config_path) {
+        json_error_t jerr;
+        json_t *j = json_load_file(config_path, 0, &jerr);
+        if (!j)
+            return am_error_set(err, AM_ERR_FORMAT, "%s: line %d: %s", config_path, jerr.line,
+                                jerr.text);
+        c->heads = (int32_t)json_int(j, "decoder_num_heads", c->heads);
+        const struct {
+            const char *key;
+            int64_t have;
+        } checks[] = {
+            {"prompt_embed_dim", c->embed_dim},
+            {"mask_in_chans", c->mask_in_chans},
+            {"decoder_depth", c->depth},
+            {"decoder_mlp_dim", c->mlp_dim},
+            {"num_multimask_outputs", c->num_mask_tokens - 1},
+            {"iou_head_depth", c->iou_depth},
+            {"iou_head_hidden_dim", c->iou_hidden},
+            {"decoder_cross_attn_internal_dim", c->cross_dim},
+        };
+        for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
+            const int64_t v = json_int(j, checks[i].key, checks[i].have);
+            if (v != checks[i].have) {
+                json_decref(j);
+                return am_error_set(err, AM_ERR_MODEL,
+                                    "%s: %s is %lld but the weights in %s have %lld", config_path,
+                                    checks[i].key, (long long)v, path,
+                                    (long long)checks[i].have);
+            }
+        }
+        const int64_t rate = json_int(j, "decoder_attention_downsample_rate", 0);
+        json_decref(j);
+        if (rate > 0 && c->embed_dim / rate != c->cross_dim)
+            return am_error_set(err, AM_ERR_MODEL,
+                                "%s: decoder_attention_downsample_rate %lld does not match the "
+                                "cross-attention width %d in %s",
+                                config_path, (long long)rate, c->cross_dim, path);
+    }
+    return AM_OK;
+}
+
+am_status sam_decoder_load(am_weights *w, const char *config_path, int32_t grid,
+                           int32_t input_size, am_precision precision, sam_decoder **out,
+                           am_error *err) {
+    *out = NULL;
+    sam_decoder_config cfg;
+    am_status st = infer_config(w, config_path, grid, input_size, &cfg, err);
+    if (st != AM_OK) return st;
+    source s = {.w = w};
+    return build(&s, &cfg, precision, out, err);
+}
+
+am_status sam_decoder_create_random(const sam_decoder_config *cfg, uint64_t seed,
+                                    am_precision precision, sam_decoder **out, am_error *err) {
+    source s = {.w = NULL};
+    am_rng_seed(&s.rng, seed);
+    return build(&s, cfg, precision, out, err);
+}
+
+static void free_workspace(workspace *ws) {
+    float *bufs[] = {ws->q,  ws->qpe, ws->x,   ws->y,   ws->sa,  ws->h,   ws->qt,
+                     ws->kt, ws->vt,  ws->o,   ws->keys, ws->kin, ws->lg,
+                     ws->u,  ws->z,   ws->cst, ws->hyper, ws->y1, ws->y2};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) am_free(bufs[i]);
+    memset(ws, 0, sizeof *ws);
+}
+
+void sam_decoder_free(sam_decoder *dec) {
+    if (!dec) return;
+    for (int32_t l = 0; l < MAX_DEPTH; l++) {
+        block *bk = &dec->blocks[l];
+        free_attention(&bk->self_attn);
+        free_attention(&bk->t2i);
+        free_attention(&bk->i2t);
+        am_linear_free(bk->lin1);
+        am_linear_free(bk->lin2);
+    }
+    free_attention(&dec->final_attn);
+    am_linear_free(dec->img_k0);
+    am_linear_free(dec->img_v0);
+    am_linear_free(dec->img_q0);
+    am_linear_free(dec->up_lin1);
+    am_linear_free(dec->up_lin2);
+    for (int32_t m = 0; m < MAX_MASK_TOKENS; m++) free_mlp(&dec->hyper[m]);
+    free_mlp(&dec->iou_head);
+    free_workspace(&dec->ws);
+    for (int32_t i = 0; i < dec->n_owned; i++) am_free(dec->owned[i]);
+    free(dec->owned);
+    free(dec);
+}
+
+const sam_decoder_config *sam_decoder_get_config(const sam_decoder *dec) {
+    return &dec->cfg;
+}
+
+int32_t sam_decoder_lowres_size(const sam_decoder *dec) {
+    return 4 * dec->cfg.grid;
+}
+
+const float *sam_decoder_dense_pe(const sam_decoder *dec) {
+    return dec->dense_pe;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Prompt encoder                                                            */
+/* ------------------------------------------------------------------------ */
+
+am_status sam_decoder_embed_sparse(const sam_decoder *dec, const float *uv,
+                                   const int32_t *labels, int32_t n_points, const float *box_uv,
+                                   float *tokens, int32_t *n_tokens, am_error *err) {
+    const int32_t D = dec->cfg.embed_dim, F = D / 2;
+    if (n_points < 0 || (n_points > 0 && (!uv || !labels)))
+        return am_error_set(err, AM_ERR_ARGUMENT, "SAM prompt: %d points without coordinates",
+                            n_points);
+    for (int32_t i = 0; i < n_points; i++)
+        if (labels[i] < -1 || labels[i] > 1)
+            return am_error_set(err, AM_ERR_ARGUMENT,
+                                "SAM prompt: point %d has label %d (1 positive, 0 negative, -1 "
+                                "ignored)",
+                                i, labels[i]);
+    int32_t n = 0;
+    for (int32_t i = 0; i < n_points; i++, n++) {
+        float *t = tokens + (int64_t)n * D;
+        if (labels[i] == -1) {
+            memcpy(t, dec->not_a_point, (size_t)D * sizeof *t);
+            continue;
+        }
+        pe_encode(dec->gauss, F, uv[2 * i], uv[2 * i + 1], t);
+        const float *e = dec->point_embed[labels[i]];
+        for (int32_t c = 0; c < D; c++) t[c] += e[c];
+    }
+    if (!box_uv) {
+        if (n_points > 0) {
+            memcpy(tokens + (int64_t)n * D, dec->not_a_point, (size_t)D * sizeof *tokens);
+            n++;
+        }
+    } else {
+        for (int32_t k = 0; k < 2; k++, n++) {
+            float *t = tokens + (int64_t)n * D;
+            pe_encode(dec->gauss, F, box_uv[2 * k], box_uv[2 * k + 1], t);
+            const float *e = dec->point_embed[2 + k];
+            for (int32_t c = 0; c < D; c++) t[c] += e[c];
+        }
+    }
+    *n_tokens = n;
+    return AM_OK;
+}
+
+/* LayerNorm2d over the c channels of each of n pixels of x [c][n], then
+ * GELU, in place. */
+static void norm2d_gelu(float *x, int32_t c, int64_t n, const norm_params *p) {
+    float col[4096]; /* c <= 4096 (check_config) */
+    for (int64_t i = 0; i < n; i++) {
+        for (int32_t k = 0; k < c; k++) col[k] = x[k * n + i];
+        layer_norm_row(col, col, c, p->w, p->b, LN2D_EPS);
+        sam_gelu_inplace(col, c);
+        for (int32_t k = 0; k < c; k++) x[k * n + i] = col[k];
+    }
+}
+
+/* A 2x2 stride-2 convolution of x [ci][s][s] by w [co][ci][2][2] + b into
+ * y [co][s/2][s/2]. */
+static void conv2x2(const float *x, int32_t ci, int32_t s, const float *w, const float *b,
+                    int32_t co, float *y) {
+    const int32_t h = s / 2;
+    for (int32_t o = 0; o < co; o++)
+        for (int32_t i = 0; i < h; i++)
+            for (int32_t j = 0; j < h; j++) {
+                float acc = b[o];
+                for (int32_t c = 0; c < ci; c++)
+                    for (int32_t ky = 0; ky < 2; ky++)
+                        for (int32_t kx = 0; kx < 2; kx++)
+                            acc += w[((o * ci + c) * 2 + ky) * 2 + kx] *
+                                   x[((int64_t)c * s + 2 * i + ky) * s + 2 * j + kx];
+                y[((int64_t)o * h + i) * h + j] = acc;
+            }
+}
+
+am_status sam_decoder_embed_dense(const sam_decoder *dec, const float *mask_input, float *dense,
+                                  am_error *err) {
+    const int32_t G = dec->cfg.grid, L = 4 * G, D = dec->cfg.embed_dim;
+    const int32_t mh = dec->cfg.mask_hidden, mic = dec->cfg.mask_in_chans;
+    const int64_t N = (int64_t)G * G;
+    float *a = am_alloc((size_t)mh * (2 * G) * (2 * G), sizeof *a, err);
+    float *b = a ? am_alloc((size_t)mic * N, sizeof *b, err) : NULL;
+    if (!b) {
+        am_free(a);
+        return AM_ERR_NOMEM;
+    }
+    conv2x2(mask_input, 1, L, dec->md_w[0], dec->md_b[0], mh, a);
+    norm2d_gelu(a, mh, (int64_t)(2 * G) * (2 * G), &dec->md_norm[0]);
+    conv2x2(a, mh, 2 * G, dec->md_w[1], dec->md_b[1], mic, b);
+    norm2d_gelu(b, mic, N, &dec->md_norm[1]);
+    for (int32_t o = 0; o < D; o++)
+        for (int64_t i = 0; i < N; i++) {
+            float acc = dec->md_b[2][o];
+            for (int32_t c = 0; c < mic; c++) acc += dec->md_w[2][o * mic + c] * b[c * N + i];
+            dense[o * N + i] = acc;
+        }
+    am_free(a);
+    am_free(b);
+    return AM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Image side                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Block 0's image side for the image plus a dense embedding given as
+ * per-channel constants (no mask: stride 0) or a [D][N] map. */
+static am_status compute_image_side(sam_decoder *dec, const float *dense, int64_t dense_stride,
+                                    image_side *s, am_error *err) {
+    const int32_t D = dec->cfg.embed_dim, Di = dec->cfg.cross_dim;
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
+#pragma omp parallel for schedule(static)
+    for (int64_t x = 0; x < N; x++)
+        for (int32_t c = 0; c < D; c++) {
+            const float k = dec->image[x * D + c] + (dense_stride ? dense[c * dense_stride + x] : dense[c]);
+            s->keys[x * D + c] = k;
+            s->kin[x * D + c] = k + dec->pe_tok[x * D + c];
+        }
+    am_status st = am_linear_forward(dec->img_k0, s->kin, D, N, s->k, Di, err);
+    if (st == AM_OK) st = am_linear_forward(dec->img_v0, s->keys, D, N, s->v, Di, err);
+    if (st == AM_OK) st = am_linear_forward(dec->img_q0, s->kin, D, N, s->q, Di, err);
+    return st;
+}
+
+am_status sam_decoder_set_image(sam_decoder *dec, const float *embedding, am_error *err) {
+    const int32_t D = dec->cfg.embed_dim;
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
+    dec->has_image = 0;
+    dec->ws.run_b = 0;
+    for (int64_t x = 0; x < N; x++)
+        for (int32_t c = 0; c < D; c++) dec->image[x * D + c] = embedding[c * N + x];
+    am_status st = compute_image_side(dec, dec->no_mask, 0, &dec->nomask, err);
+    if (st == AM_OK) dec->has_image = 1;
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The two-way transformer                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Makes the workspace hold b prompts of t tokens. */
+static am_status reserve(sam_decoder *dec, int32_t b, int32_t t, am_error *err) {
+    workspace *ws = &dec->ws;
+    if (ws->b >= b && ws->t >= t) return AM_OK;
+    const int32_t nb = ws->b > b ? ws->b : b, nt = ws->t > t ? ws->t : t;
+    free_workspace(ws);
+    const sam_decoder_config *c = &dec->cfg;
+    const int64_t D = c->embed_dim, Di = c->cross_dim, H = c->heads, M = c->num_mask_tokens;
+    const int64_t N = (int64_t)c->grid * c->grid, R = (int64_t)nb * nt;
+    int64_t wide = c->mlp_dim > D ? c->mlp_dim : D;
+    wide = c->iou_hidden > wide ? c->iou_hidden : wide;
+    struct {
+        float **p;
+        int64_t n;
+    } want[] = {
+        {&ws->q, R * D},          {&ws->qpe, R * D},       {&ws->x, R * D},
+        {&ws->y, R * D},          {&ws->sa, 4 * R * D},    {&ws->h, 2 * R * wide},
+        {&ws->qt, R * Di},        {&ws->kt, R * Di},       {&ws->vt, R * Di},
+        {&ws->o, R * Di},         {&ws->keys, nb * N * D}, {&ws->kin, nb * N * D},
+        {&ws->lg, nb * N * nt * H},     {&ws->u, nt * H * D},
+        {&ws->z, nt * H * D},     {&ws->cst, nt * H},
+        {&ws->hyper, nb * M * c->up2},
+        {&ws->y1, N * 4 * c->up1}, {&ws->y2, N * 16 * c->up2},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        *want[i].p = am_alloc((size_t)want[i].n, sizeof(float), err);
+        if (!*want[i].p) {
+            free_workspace(ws);
+            return AM_ERR_NOMEM;
+        }
+    }
+    ws->b = nb;
+    ws->t = nt;
+    ws->h_half = R * wide;
+    return AM_OK;
+}
+
+/* Self-attention over each prompt's T tokens: out [R][D] =
+ * out_proj(attn(q_proj(qk), k_proj(qk), v_proj(v))). */
+static am_status self_attention(sam_decoder *dec, const attention *a, const float *qk,
+                                const float *v, int32_t B, int32_t T, float *out, am_error *err) {
+    workspace *ws = &dec->ws;
+    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, W = a->inner, dh = W / H;
+    const int64_t R = (int64_t)B * T;
+    float *Q = ws->sa, *K = ws->sa + R * D, *V = ws->sa + 2 * R * D, *O = ws->sa + 3 * R * D;
+    am_status st = am_linear_forward(a->q, qk, D, R, Q, W, err);
+    if (st == AM_OK) st = am_linear_forward(a->k, qk, D, R, K, W, err);
+    if (st == AM_OK) st = am_linear_forward(a->v, v, D, R, V, W, err);
+    if (st != AM_OK) return st;
+    const float div = (float)sqrt((double)dh);
+    for (int32_t b = 0; b < B; b++)
+        for (int32_t h = 0; h < H; h++)
+            for (int32_t i = 0; i < T; i++) {
+                float p[1 + MAX_MASK_TOKENS + 64];
+                const float *qi = Q + ((int64_t)b * T + i) * W + h * dh;
+                float mx = -INFINITY;
+                for (int32_t j = 0; j < T; j++) {
+                    const float *kj = K + ((int64_t)b * T + j) * W + h * dh;
+                    float s = 0.0f;
+                    for (int32_t d = 0; d < dh; d++) s += qi[d] * kj[d];
+                    p[j] = s / div;
+                    mx = p[j] > mx ? p[j] : mx;
+                }
+                float sum = 0.0f;
+                for (int32_t j = 0; j < T; j++) {
+                    p[j] = expf(p[j] - mx);
+                    sum += p[j];
+                }
+                float *oi = O + ((int64_t)b * T + i) * W + h * dh;
+                for (int32_t d = 0; d < dh; d++) oi[d] = 0.0f;
+                for (int32_t j = 0; j < T; j++) {
+                    const float w = p[j] / sum;
+                    const float *vj = V + ((int64_t)b * T + j) * W + h * dh;
+                    for (int32_t d = 0; d < dh; d++) oi[d] += w * vj[d];
+                }
+            }
+    return am_linear_forward(a->o, O, W, R, out, D, err);
+}
+
+/* Reassociated token-to-image attention of one prompt: qt [tq][Di] query
+ * projections, keys and kin [N][D]; writes the attention output before
+ * out_proj to o [tq][Di]. */
+static void t2i_prompt(sam_decoder *dec, const attention *a, const float *qt, int32_t tq,
+                       const float *keys, const float *kin, float *o) {
+    workspace *ws = &dec->ws;
+    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
+    const int32_t N = dec->cfg.grid * dec->cfg.grid, rows = tq * H;
+    const float scale = (float)(1.0 / sqrt((double)dh));
+    for (int32_t h = 0; h < H; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, D, dh, scale, qt + h * dh, Di,
+                    a->wk + (int64_t)h * dh * D, D, 0.0f, ws->u + (int64_t)h * D, H * D);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, D, 1.0f, ws->u, D, kin, D,
+                0.0f, ws->lg, N);
+    softmax_rows(ws->lg, rows, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, N, 1.0f, ws->lg, N, keys, D,
+                0.0f, ws->z, D);
+    for (int32_t h = 0; h < H; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, dh, D, 1.0f,
+                    ws->z + (int64_t)h * D, H * D, a->wv + (int64_t)h * dh * D, D, 0.0f,
+                    o + h * dh, Di);
+    add_bias(o, tq, Di, Di, a->bv);
+}
+
+/* Token-to-image attention of block 0 for all R token rows at once against
+ * the shared projections k, v [N][Di]: o [R][Di] before out_proj. */
+static void t2i_shared(sam_decoder *dec, const attention *a, const float *qt, int64_t R,
+                       const image_side *s, float *o) {
+    workspace *ws = &dec->ws;
+    const int32_t H = dec->cfg.heads, Di = a->inner, dh = Di / H;
+    const int32_t N = dec->cfg.grid * dec->cfg.grid;
+    const float scale = (float)(1.0 / sqrt((double)dh));
+    for (int32_t h = 0; h < H; h++) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, N, dh, scale, qt + h * dh,
+                    Di, s->k + h * dh, Di, 0.0f, ws->lg, N);
+        softmax_rows(ws->lg, R, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, dh, N, 1.0f, ws->lg, N,
+                    s->v + h * dh, Di, 0.0f, o + h * dh, Di);
+    }
+}
+
+/* Z [(t,h)][D] = Wout_h v_t,h for the T token rows vt [T][Di]. */
+static void project_values(sam_decoder *dec, const attention *a, const float *vt, int32_t T,
+                           float *z) {
+    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
+    for (int32_t h = 0; h < H; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, D, dh, 1.0f, vt + h * dh, Di,
+                    a->wo + h * dh, Di, 0.0f, z + (int64_t)h * D, H * D);
+}
+
+/* out[0..D) = bias + sum_{j < nj} w[j] Z[j] (rows of Z are D floats). */
+static void weighted_sum(const float *w, int32_t nj, const float *Z, int32_t D, const float *bias,
+                         float *out) {
+    int32_t c = 0;
+#if defined(__AVX512F__)
+    for (; c + 64 <= D; c += 64) {
+        __m512 s0 = _mm512_loadu_ps(bias + c), s1 = _mm512_loadu_ps(bias + c + 16);
+        __m512 s2 = _mm512_loadu_ps(bias + c + 32), s3 = _mm512_loadu_ps(bias + c + 48);
+        for (int32_t j = 0; j < nj; j++) {
+            const __m512 a = _mm512_set1_ps(w[j]);
+            const float *z = Z + (int64_t)j * D + c;
+            s0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z), s0);
+            s1 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z + 16), s1);
+            s2 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z + 32), s2);
+            s3 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z + 48), s3);
+        }
+        _mm512_storeu_ps(out + c, s0);
+        _mm512_storeu_ps(out + c + 16, s1);
+        _mm512_storeu_ps(out + c + 32, s2);
+        _mm512_storeu_ps(out + c + 48, s3);
+    }
+#endif
+    for (; c < D; c++) {
+        float acc = bias[c];
+        for (int32_t j = 0; j < nj; j++) acc += w[j] * Z[(int64_t)j * D + c];
+        out[c] = acc;
+    }
+}
+
+/* Where the image-to-token logits of one prompt come from: a row-major
+ * [N][T*H] array plus per-column constants (blocks after the first), or the
+ * per-head [H][N][stride] outputs of block 0 at column offset col. */
+typedef struct {
+    const float *rows, *cst;
+    const float *heads;
+    int64_t stride, col;
+} i2t_logits;
+
+/* The rest of an image-to-token attention, fused row by row: softmax over
+ * the tokens per head, output sum_{t,h} a Z + bias, residual with base,
+ * LayerNorm into keys, and kin = keys + pe. */
+static void i2t_finish(const i2t_logits *lg, int32_t T, int32_t H, const float *Z,
+                       const float *bias, const float *base, const float *pe,
+                       const norm_params *norm, float *keys, float *kin, int64_t N, int32_t D) {
+    const int32_t TH = T * H;
+#pragma omp parallel
+    {
+        float a[(1 + MAX_MASK_TOKENS + 64) * 256];
+        float mx[256], sum[256];
+        float *row = malloc((size_t)D * sizeof *row);
+#pragma omp for schedule(static)
+        for (int64_t x = 0; x < N; x++) {
+            if (!row) continue;
+            if (lg->rows) {
+                const float *l = lg->rows + x * TH;
+                for (int32_t j = 0; j < TH; j++) a[j] = l[j] + lg->cst[j];
+            } else {
+                for (int32_t h = 0; h < H; h++) {
+                    const float *l = lg->heads + ((int64_t)h * N + x) * lg->stride + lg->col;
+                    for (int32_t t = 0; t < T; t++) a[t * H + h] = l[t];
+                }
+            }
+            for (int32_t h = 0; h < H; h++) mx[h] = a[h];
+            for (int32_t t = 1; t < T; t++)
+#pragma omp simd
+                for (int32_t h = 0; h < H; h++) mx[h] = a[t * H + h] > mx[h] ? a[t * H + h] : mx[h];
+            for (int32_t t = 0; t < T; t++)
+#pragma omp simd
+                for (int32_t h = 0; h < H; h++) a[t * H + h] -= mx[h];
+            exp_inplace(a, TH);
+            for (int32_t h = 0; h < H; h++) sum[h] = 0.0f;
+            for (int32_t t = 0; t < T; t++)
+#pragma omp simd
+                for (int32_t h = 0; h < H; h++) sum[h] += a[t * H + h];
+            for (int32_t h = 0; h < H; h++) sum[h] = 1.0f / sum[h];
+            for (int32_t t = 0; t < T; t++)
+#pragma omp simd
+                for (int32_t h = 0; h < H; h++) a[t * H + h] *= sum[h];
+            weighted_sum(a, TH, Z, D, bias, row);
+#pragma omp simd
+            for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
+            layer_norm_row(row, keys + x * D, D, norm->w, norm->b, LN_EPS);
+#pragma omp simd
+            for (int32_t c = 0; c < D; c++) kin[x * D + c] = keys[x * D + c] + pe[x * D + c];
+        }
+        free(row);
+    }
+}
+
+/* Image-to-token attention of block 0: logits of all prompts from the
+ * shared query projection (one GEMM per head), then per prompt the fused
+ * rest with keys0 as the residual. */
+static void i2t_shared(sam_decoder *dec, const attention *a, const norm_params *norm,
+                       const image_side *s, int32_t B, int32_t T) {
+    workspace *ws = &dec->ws;
+    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid, R = (int64_t)B * T;
+    const float scale = (float)(1.0 / sqrt((double)dh));
+    for (int32_t h = 0; h < H; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)R, dh, scale,
+                    s->q + h * dh, Di, ws->kt + h * dh, Di, 0.0f, ws->lg + h * N * R, (int)R);
+    for (int32_t b = 0; b < B; b++) {
+        project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
+        const i2t_logits lg = {.heads = ws->lg, .stride = R, .col = (int64_t)b * T};
+        i2t_finish(&lg, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm, ws->keys + b * N * D,
+                   ws->kin + b * N * D, N, D);
+    }
+}
+
+/* Reassociated image-to-token attention of prompt b (blocks after the
+ * first): logits kin W'^T + cst by one GEMM, then the fused rest; updates
+ * keys[b] and kin[b] in place. */
+static void i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *norm, int32_t b,
+                       int32_t T) {
+    workspace *ws = &dec->ws;
+    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
+    const int32_t TH = T * H;
+    const float scale = (float)(1.0 / sqrt((double)dh));
+    const float *kt = ws->kt + (int64_t)b * T * Di;
+    float *keys = ws->keys + b * N * D, *kin = ws->kin + b * N * D;
+    for (int32_t h = 0; h < H; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, dh, scale, kt + h * dh, Di,
+                    a->wq + (int64_t)h * dh * D, D, 0.0f, ws->u + (int64_t)h * D, H * D);
+    for (int32_t t = 0; t < T; t++)
+        for (int32_t h = 0; h < H; h++) {
+            float s = 0.0f;
+            for (int32_t d = 0; d < dh; d++) s += a->bq[h * dh + d] * kt[t * Di + h * dh + d];
+            ws->cst[t * H + h] = s * scale;
+        }
+    project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, D, 1.0f, kin, D, ws->u, D,
+                0.0f, ws->lg, TH);
+    const i2t_logits lg = {.rows = ws->lg, .cst = ws->cst};
+    i2t_finish(&lg, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, kin, N, D);
+}
+
+/* One two-way block over the batch. */
+static am_status run_block(sam_decoder *dec, int32_t l, const image_side *s0, int32_t B,
+                           int32_t T, am_error *err) {
+    workspace *ws = &dec->ws;
+    const block *bk = &dec->blocks[l];
+    const int32_t D = dec->cfg.embed_dim, Di = dec->cfg.cross_dim;
+    const int64_t R = (int64_t)B * T, N = (int64_t)dec->cfg.grid * dec->cfg.grid;
+    am_status st;
+    /* self-attention (block 0: no residual, no positional encoding) */
+    if (l == 0) {
+        st = self_attention(dec, &bk->self_attn, ws->q, ws->q, B, T, ws->q, err);
+    } else {
+        add_into(ws->x, ws->q, ws->qpe, R * D);
+        st = self_attention(dec, &bk->self_attn, ws->x, ws->q, B, T, ws->y, err);
+        if (st == AM_OK) add_into(ws->q, ws->q, ws->y, R * D);
+    }
+    if (st != AM_OK) return st;
+    layer_norm_rows(ws->q, R, D, &bk->norm[0], LN_EPS);
+    /* token-to-image */
+    add_into(ws->x, ws->q, ws->qpe, R * D);
+    st = am_linear_forward(bk->t2i.q, ws->x, D, R, ws->qt, Di, err);
+    if (st != AM_OK) return st;
+    if (l == 0) {
+        t2i_shared(dec, &bk->t2i, ws->qt, R, s0, ws->o);
+    } else {
+        for (int32_t b = 0; b < B; b++)
+            t2i_prompt(dec, &bk->t2i, ws->qt + (int64_t)b * T * Di, T, ws->keys + b * N * D,
+                       ws->kin + b * N * D, ws->o + (int64_t)b * T * Di);
+    }
+    st = am_linear_forward(bk->t2i.o, ws->o, Di, R, ws->y, D, err);
+    if (st != AM_OK) return st;
+    add_into(ws->q, ws->q, ws->y, R * D);
+    layer_norm_rows(ws->q, R, D, &bk->norm[1], LN_EPS);
+    /* MLP */
+    st = am_linear_forward(bk->lin1, ws->q, D, R, ws->h, dec->cfg.mlp_dim, err);
+    if (st != AM_OK) return st;
+    for (int64_t i = 0; i < R * dec->cfg.mlp_dim; i++) ws->h[i] = ws->h[i] > 0.0f ? ws->h[i] : 0.0f;
+    st = am_linear_forward(bk->lin2, ws->h, dec->cfg.mlp_dim, R, ws->y, D, err);
+    if (st != AM_OK) return st;
+    add_into(ws->q, ws->q, ws->y, R * D);
+    layer_norm_rows(ws->q, R, D, &bk->norm[2], LN_EPS);
+    /* image-to-token */
+    add_into(ws->x, ws->q, ws->qpe, R * D);
+    st = am_linear_forward(bk->i2t.k, ws->x, D, R, ws->kt, Di, err);
+    if (st == AM_OK) st = am_linear_forward(bk->i2t.v, ws->q, D, R, ws->vt, Di, err);
+    if (st != AM_OK) return st;
+    if (l == 0) {
+        i2t_shared(dec, &bk->i2t, &bk->norm[3], s0, B, T);
+    } else {
+        for (int32_t b = 0; b < B; b++) i2t_prompt(dec, &bk->i2t, &bk->norm[3], b, T);
+    }
+    return AM_OK;
+}
+
+am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int32_t Ns,
+                          const float *dense, float *iou, const sam_decoder_trace *trace,
+                          am_error *err) {
+    const sam_decoder_config *c = &dec->cfg;
+    const int32_t D = c->embed_dim, Di = c->cross_dim, M = c->num_mask_tokens;
+    if (!dec->has_image)
+        return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: no image set");
+    if (B < 1 || B > 65536 || Ns < 0 || Ns > 64)
+        return am_error_set(err, AM_ERR_ARGUMENT,
+                            "SAM decoder: %d prompts of %d sparse tokens (1..65536 prompts, at "
+                            "most 64 tokens)",
+                            B, Ns);
+    const int32_t T = 1 + M + Ns;
+    const int64_t R = (int64_t)B * T, N = (int64_t)c->grid * c->grid;
+    dec->ws.run_b = 0;
+    am_status st = reserve(dec, B, T, err);
+    if (st != AM_OK) return st;
+    workspace *ws = &dec->ws;
+    const image_side *s0 = &dec->nomask;
+    if (dense) {
+        st = compute_image_side(dec, dense, N, &dec->masked, err);
+        if (st != AM_OK) return st;
+        s0 = &dec->masked;
+    }
+    for (int32_t b = 0; b < B; b++) {
+        float *q = ws->q + (int64_t)b * T * D;
+        memcpy(q, dec->iou_token, (size_t)D * sizeof *q);
+        memcpy(q + D, dec->mask_tokens, (size_t)M * D * sizeof *q);
+        if (Ns) memcpy(q + (1 + M) * D, sparse + (int64_t)b * Ns * D, (size_t)Ns * D * sizeof *q);
+    }
+    memcpy(ws->qpe, ws->q, (size_t)(R * D) * sizeof *ws->q);
+    for (int32_t l = 0; l < c->depth; l++) {
+        st = run_block(dec, l, s0, B, T, err);
+        if (st != AM_OK) return st;
+    }
+    /* final token-to-image attention, for the IoU and mask tokens only
+     * unless every token's output is traced */
+    const int32_t tf = trace && trace->tokens_out ? T : 1 + M;
+    const int64_t Rf = (int64_t)B * tf;
+    float *qf = ws->y, *xf = ws->x;
+    for (int32_t b = 0; b < B; b++)
+        for (int32_t t = 0; t < tf; t++) {
+            const int64_t src = ((int64_t)b * T + t) * D, dst = ((int64_t)b * tf + t) * D;
+            for (int32_t k = 0; k < D; k++) {
+                qf[dst + k] = ws->q[src + k];
+                xf[dst + k] = ws->q[src + k] + ws->qpe[src + k];
+            }
+        }
+    st = am_linear_forward(dec->final_attn.q, xf, D, Rf, ws->qt, Di, err);
+    if (st != AM_OK) return st;
+    for (int32_t b = 0; b < B; b++)
+        t2i_prompt(dec, &dec->final_attn, ws->qt + (int64_t)b * tf * Di, tf, ws->keys + b * N * D,
+                   ws->kin + b * N * D, ws->o + (int64_t)b * tf * Di);
+    st = am_linear_forward(dec->final_attn.o, ws->o, Di, Rf, xf, D, err);
+    if (st != AM_OK) return st;
+    add_into(qf, qf, xf, Rf * D);
+    layer_norm_rows(qf, Rf, D, &dec->norm_final, LN_EPS);
+    if (trace && trace->tokens_out) memcpy(trace->tokens_out, qf, (size_t)(Rf * D) * sizeof *qf);
+    if (trace && trace->image_out)
+        memcpy(trace->image_out, ws->keys, (size_t)(B * N * D) * sizeof *ws->keys);
+    /* heads: IoU from token 0, hypernetworks from tokens 1..M */
+    const int64_t hid = ws->h_half;
+    st = mlp_forward(&dec->iou_head, qf, (int64_t)tf * D, B, iou, M, ws->h, ws->h + hid, err);
+    for (int32_t m = 0; st == AM_OK && m < M; m++)
+        st = mlp_forward(&dec->hyper[m], qf + (int64_t)(1 + m) * D, (int64_t)tf * D, B,
+                         ws->hyper + (int64_t)m * c->up2, (int64_t)M * c->up2, ws->h,
+                         ws->h + hid, err);
+    if (st != AM_OK) return st;
+    ws->run_b = B;
+    ws->run_t = T;
+    return AM_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Upscaling and masks                                                       */
+/* ------------------------------------------------------------------------ */
+
+am_status sam_decoder_masks(sam_decoder *dec, int32_t prompt, uint32_t token_mask, float *out,
+                            am_error *err) {
+    workspace *ws = &dec->ws;
+    const sam_decoder_config *c = &dec->cfg;
+    const int32_t D = c->embed_dim, G = c->grid, M = c->num_mask_tokens, u1 = c->up1,
+                  u2 = c->up2;
+    const int64_t N = (int64_t)G * G;
+    const int32_t L = 4 * G;
+    if (prompt < 0 || prompt >= ws->run_b)
+        return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: prompt %d of a batch of %d",
+                            prompt, ws->run_b);
+    if (token_mask == 0 || token_mask >> M)
+        return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: token mask 0x%x for %d tokens",
+                            token_mask, M);
+    int32_t sel[MAX_MASK_TOKENS], ns = 0;
+    for (int32_t t = 0; t < M; t++)
+        if (token_mask >> t & 1u) sel[ns++] = t;
+    am_status st = am_linear_forward(dec->up_lin1, ws->keys + prompt * N * D, D, N, ws->y1,
+                                     4 * u1, err);
+    if (st != AM_OK) return st;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < 4 * N; r++) {
+        float *p = ws->y1 + r * u1;
+        layer_norm_row(p, p, u1, dec->up_norm.w, dec->up_norm.b, LN2D_EPS);
+        sam_gelu_inplace(p, u1);
+    }
+    st = am_linear_forward(dec->up_lin2, ws->y1, u1, 4 * N, ws->y2, 4 * u2, err);
+    if (st != AM_OK) return st;
+    const float *hyper = ws->hyper + (int64_t)prompt * M * u2;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < 4 * N; r++) {
+        float *p = ws->y2 + r * 4 * u2;
+        sam_gelu_inplace(p, 4 * u2);
+        const int64_t x = r / 4;
+        const int32_t k1 = (int32_t)(r % 4), y = (int32_t)(x / G), col = (int32_t)(x % G);
+        for (int32_t k2 = 0; k2 < 4; k2++) {
+            const int32_t Y = 4 * y + 2 * (k1 / 2) + k2 / 2, X = 4 * col + 2 * (k1 % 2) + k2 % 2;
+            const float *v = p + k2 * u2;
+            for (int32_t i = 0; i < ns; i++) {
+                const float *hv = hyper + (int64_t)sel[i] * u2;
+                float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+                for (int32_t ch = 0; ch < u2; ch++) s += hv[ch] * v[ch];
+                out[((int64_t)i * L + Y) * L + X] = s;
+            }
+        }
+    }
+    return AM_OK;
+}
