@@ -2,7 +2,8 @@
 # fuzz.sh [SECONDS] - builds the libFuzzer targets (clang, ASan + UBSan) in
 # build-fuzz and runs each fuzz/fuzz-NAME.c for SECONDS (default 30) on a
 # copy of its seed corpus fuzz/corpus/NAME/ (grown copies stay in
-# fuzz/corpus-work/, crash inputs in build-fuzz/artifacts/).  Prints execs/s
+# fuzz/corpus-work/, crash inputs in build-fuzz/artifacts/), with the
+# dictionary fuzz/NAME.dict when there is one.  Prints execs/s
 # and corpus size per target; exits non-zero on any crash, leak, timeout or
 # out-of-memory.
 set -euo pipefail
@@ -33,12 +34,14 @@ for t in "${targets[@]}"; do
     work="fuzz/corpus-work/$name"
     mkdir -p "$work"
     if [ -d "fuzz/corpus/$name" ]; then cp -n fuzz/corpus/"$name"/* "$work"/ 2>/dev/null || true; fi
+    dict=()
+    if [ -f "fuzz/$name.dict" ]; then dict=(-dict="fuzz/$name.dict"); fi
     log="$BUILD/$t.log"
     echo "== $t: ${SECONDS_PER_TARGET}s"
     status=0
     "$BUILD/$t" "$work" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/$t-" \
-        >"$log" 2>&1 || status=$?
+        "${dict[@]}" >"$log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     files=$(find "$work" -type f | wc -l)

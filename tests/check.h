@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "anomem.h"
+
 static int check_passed, check_failed;
 
 #define CHECK(cond, ...)                                                                          \

@@ -137,9 +137,8 @@ static int flip_one(unsigned char *data, size_t size, size_t pos, unsigned mask,
 
 /* Flips bytes of data[from..to): all of the first 512, then about 500 more
  * spread at an odd stride; the masks take turns.  Counts failures in *bad. */
-static void flip_region(const char *rel, unsigned char *data, size_t size, size_t from,
-                        size_t to, const unsigned *masks, int nmasks, int st_header, int *bad,
-                        long *tried) {
+static void flip_region(const char *rel, unsigned char *data, size_t size, size_t from, size_t to,
+                        const unsigned *masks, int nmasks, int st_header, int *bad, long *tried) {
     size_t dense = from + 512 < to ? from + 512 : to;
     size_t stride = to > dense ? ((to - dense) / 500) | 1 : 1;
     long k = 0;
@@ -587,6 +586,15 @@ static void test_zip_cases(void) {
     wb_free(&z);
 }
 
+/* ---- inputs the fuzzers found ------------------------------------------------ */
+
+static void test_fuzz_regressions(void) {
+    /* a header without tensors sorted a NULL index (UBSan: qsort(NULL, 0)) */
+    unsigned char no_tensors[16] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
+    am_error err;
+    CHECK(open_copy(no_tensors, sizeof no_tensors, "no-tensors", &err) == AM_OK, "%s", err.message);
+}
+
 /* ---- files ------------------------------------------------------------------ */
 
 static void test_files(void) {
@@ -624,6 +632,7 @@ int main(void) {
     test_safetensors_cases();
     test_pickle_cases();
     test_zip_cases();
+    test_fuzz_regressions();
     test_truncated("vectors/clip-tiny/model.safetensors", 0, 8 + 6472);
     test_truncated("vectors/sam-tiny/model.safetensors", 0, 8 + 23320);
     test_truncated("vectors/clip-tiny/model.pt", 1, 0);

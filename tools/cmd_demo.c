@@ -47,7 +47,7 @@ int cmd_demo(int argc, char **argv) {
     mkdir(out, 0777);
     am_error err = {0};
     printf("anomem demo: synthetic set in %s\n", data);
-    if (am_synth_write(data, 7, 4, 3, 2, 224, &err) != AM_OK) return cli_fail(&err);
+    if (am_synth_write(data, 7, 4, 3, 1, 224, &err) != AM_OK) return cli_fail(&err);
     if (!real)
         printf("backbone: a seeded random-weight model of the ViT-B-16-plus-240 architecture "
                "(no weights found).\nIts few-shot maps still find gross defects; its zero-shot "

@@ -46,7 +46,7 @@ static int make_dir(const char *path, am_error *err) {
     if (mkdir(path, 0777) == 0) return 0;
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-    snprintf(err->message, sizeof err->message, "%s: cannot create the output folder", path);
+    snprintf(err->message, sizeof err->message, "%.400s: cannot create the output folder", path);
     err->code = AM_ERR_IO;
     return -1;
 }

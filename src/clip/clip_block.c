@@ -61,45 +61,64 @@ static am_status attend(am_clip *clip, const clip_tower *t, const float *q, int6
     return am_attention(&d, seqs, n_seqs, clip->threads, err);
 }
 
-am_status am_clip_block_mlp(am_clip *clip, const clip_tower *t, int32_t bi, float *x,
+/* n = LN1(x), after x += n when the previous block's residual is pending. */
+static void norm1(am_clip *clip, const clip_block *blk, int64_t w, float *x, int64_t rows,
+                  int pending) {
+    float *n = clip->n.data;
+    if (pending)
+        am_add_layernorm(x, w, n, w, rows, w, blk->ln1_w, blk->ln1_b, AM_CLIP_LN_EPS, n, w,
+                         clip->threads);
+    else
+        am_layernorm(x, w, rows, w, blk->ln1_w, blk->ln1_b, AM_CLIP_LN_EPS, n, w, clip->threads);
+}
+
+/* The MLP from n = LN2(x): n = c_proj(GELU(c_fc(n))), x += n left pending. */
+static am_status mlp_normed(am_clip *clip, const clip_tower *t, const clip_block *blk,
                             int64_t rows, am_error *err) {
-    const clip_block *blk = &t->blocks[bi];
     const int64_t w = t->width, h = t->hidden;
     float *n = clip->n.data, *b = clip->b.data;
     am_status st;
-    am_layernorm(x, w, rows, w, blk->ln2_w, blk->ln2_b, AM_CLIP_LN_EPS, n, w, clip->threads);
     if ((st = am_clip_linear(clip, blk->fc, n, w, rows, b, h, err)) != AM_OK) return st;
     if (clip->quick_gelu) am_gelu_quick(b, rows * h, clip->threads);
     else am_gelu_erf(b, rows * h, clip->threads);
-    if ((st = am_clip_linear(clip, blk->proj, b, h, rows, n, w, err)) != AM_OK) return st;
-    am_add_rows(x, w, n, w, rows, w, clip->threads);
-    return AM_OK;
+    return am_clip_linear(clip, blk->proj, b, h, rows, n, w, err);
+}
+
+am_status am_clip_block_mlp(am_clip *clip, const clip_tower *t, int32_t bi, float *x,
+                            int64_t rows, am_error *err) {
+    const clip_block *blk = &t->blocks[bi];
+    const int64_t w = t->width;
+    am_layernorm(x, w, rows, w, blk->ln2_w, blk->ln2_b, AM_CLIP_LN_EPS, clip->n.data, w,
+                 clip->threads);
+    return mlp_normed(clip, t, blk, rows, err);
 }
 
 am_status am_clip_block_full(am_clip *clip, const clip_tower *t, int32_t bi, float *x,
-                             int64_t rows, const am_attn_seq *seqs, int64_t n_seqs,
+                             int64_t rows, const am_attn_seq *seqs, int64_t n_seqs, int pending,
                              am_error *err) {
     const clip_block *blk = &t->blocks[bi];
     const int64_t w = t->width;
     float *n = clip->n.data, *a = clip->a.data, *b = clip->b.data;
     am_status st;
-    am_layernorm(x, w, rows, w, blk->ln1_w, blk->ln1_b, AM_CLIP_LN_EPS, n, w, clip->threads);
+    norm1(clip, blk, w, x, rows, pending);
     if ((st = am_clip_linear(clip, blk->qkv, n, w, rows, b, 3 * w, err)) != AM_OK) return st;
     if ((st = attend(clip, t, b, 3 * w, b + w, b + 2 * w, 3 * w, a, seqs, n_seqs, err)) != AM_OK)
         return st;
     if ((st = am_clip_linear(clip, blk->out, a, w, rows, n, w, err)) != AM_OK) return st;
-    am_add_rows(x, w, n, w, rows, w, clip->threads);
-    return am_clip_block_mlp(clip, t, bi, x, rows, err);
+    am_add_layernorm(x, w, n, w, rows, w, blk->ln2_w, blk->ln2_b, AM_CLIP_LN_EPS, n, w,
+                     clip->threads);
+    return mlp_normed(clip, t, blk, rows, err);
 }
 
-am_status am_clip_block_last(am_clip *clip, const clip_tower *t, int32_t bi, const float *x,
+am_status am_clip_block_last(am_clip *clip, const clip_tower *t, int32_t bi, float *x,
                              int64_t rows, const am_attn_seq *seqs, int64_t n_seqs,
-                             const int32_t *qrows, int64_t nq, float **result, am_error *err) {
+                             const int32_t *qrows, int64_t nq, int pending, float **result,
+                             am_error *err) {
     const clip_block *blk = &t->blocks[bi];
     const int64_t w = t->width;
     float *n = clip->n.data, *a = clip->a.data, *b = clip->b.data;
     am_status st;
-    am_layernorm(x, w, rows, w, blk->ln1_w, blk->ln1_b, AM_CLIP_LN_EPS, n, w, clip->threads);
+    norm1(clip, blk, w, x, rows, pending);
     if ((st = am_clip_linear(clip, blk->kv, n, w, rows, b, 2 * w, err)) != AM_OK) return st;
     for (int64_t j = 0; j < nq; j++)
         memcpy(a + j * w, n + (int64_t)qrows[j] * w, (size_t)w * sizeof(float));

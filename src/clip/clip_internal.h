@@ -84,23 +84,30 @@ am_attn_seq *am_clip_seqs(am_clip *clip, size_t n, am_error *err);
  * grown to rows x width (n, a) and rows x max(3 width, hidden) (b) floats, and
  * add their work to clip->last_flops.
  *
- * am_clip_block_full runs block `b` of a tower over all rows of x [rows][w]
- * in place; seqs describe the attention over rows of x (query, key/value and
- * output rows are rows of x).
+ * The residual add that ends a block (x += MLP output) is left pending: on
+ * return clip->n holds the MLP output, and the next block (pending = 1) or the
+ * caller's final norm adds it, fused with its LayerNorm (am_add_layernorm).
+ *
+ * am_clip_block_full runs block `b` of a tower over all rows of x [rows][w];
+ * seqs describe the attention over rows of x (query, key/value and output
+ * rows are rows of x).
  */
 am_status am_clip_block_full(am_clip *clip, const clip_tower *tower, int32_t b, float *x,
-                             int64_t rows, const am_attn_seq *seqs, int64_t n_seqs,
+                             int64_t rows, const am_attn_seq *seqs, int64_t n_seqs, int pending,
                              am_error *err);
 
 /* The last block, computed only for the nq rows qrows[] of x whose output is
  * read: keys and values come from every row, queries only from those rows.
  * seqs name key/value rows of x and query/output rows 0..nq-1 of the compact
- * set.  *result (clip->a) receives the nq output rows [nq][w]. */
-am_status am_clip_block_last(am_clip *clip, const clip_tower *tower, int32_t b, const float *x,
+ * set.  *result (clip->a) receives the nq rows [nq][w], their residual add
+ * (of clip->n) pending. */
+am_status am_clip_block_last(am_clip *clip, const clip_tower *tower, int32_t b, float *x,
                              int64_t rows, const am_attn_seq *seqs, int64_t n_seqs,
-                             const int32_t *qrows, int64_t nq, float **result, am_error *err);
+                             const int32_t *qrows, int64_t nq, int pending, float **result,
+                             am_error *err);
 
-/* The MLP half of a block on `rows` rows of x, in place: x += MLP(LN2(x)). */
+/* The MLP half of a block on `rows` rows of x: n = MLP(LN2(x)), its add to x
+ * pending. */
 am_status am_clip_block_mlp(am_clip *clip, const clip_tower *tower, int32_t b, float *x,
                             int64_t rows, am_error *err);
 

@@ -103,7 +103,8 @@ static am_status encode_chunk(am_clip *clip, const int32_t *tokens, const int32_
     }
     am_status st;
     for (int32_t bi = 0; bi + 1 < t->layers; bi++)
-        if ((st = am_clip_block_full(clip, t, bi, x, nodes, seqs, ns, err)) != AM_OK) return st;
+        if ((st = am_clip_block_full(clip, t, bi, x, nodes, seqs, ns, bi > 0, err)) != AM_OK)
+            return st;
     /* The last block: one query per distinct pooled node. */
     for (int64_t v = 0; v < nodes; v++) node_q[v] = -1;
     int32_t nq = 0;
@@ -120,10 +121,11 @@ static am_status encode_chunk(am_clip *clip, const int32_t *tokens, const int32_
         prompt_q[i] = node_q[pooled];
     }
     float *out;
-    st = am_clip_block_last(clip, t, t->layers - 1, x, nodes, seqs, ns, qrows, nq, &out, err);
+    st = am_clip_block_last(clip, t, t->layers - 1, x, nodes, seqs, ns, qrows, nq, t->layers > 1,
+                            &out, err);
     if (st != AM_OK) return st;
-    am_layernorm(out, w, nq, w, clip->ln_final_w, clip->ln_final_b, AM_CLIP_LN_EPS, n, w,
-                 clip->threads);
+    am_add_layernorm(out, w, n, w, nq, w, clip->ln_final_w, clip->ln_final_b, AM_CLIP_LN_EPS, n,
+                     w, clip->threads);
     if ((st = am_clip_linear(clip, clip->text_proj, n, w, nq, b, e, err)) != AM_OK) return st;
     for (int32_t i = 0; i < count; i++)
         memcpy(embed + (int64_t)order[i] * e, b + (int64_t)prompt_q[i] * e,

@@ -182,19 +182,21 @@ static am_status encode_chunk(am_clip *clip, const request *rq, const float *ima
                                     .n_q = sp->len, .n_kv = sp->len};
         }
         for (int32_t bi = 1; bi + 1 < t->layers; bi++)
-            if ((st = am_clip_block_full(clip, t, bi, x, rows, seqs, ns, err)) != AM_OK) return st;
+            if ((st = am_clip_block_full(clip, t, bi, x, rows, seqs, ns, 1, err)) != AM_OK)
+                return st;
         for (int64_t s = 0; s < ns; s++) {
             const seq_span *sp = &spans[s];
             seqs[s] = (am_attn_seq){.q_row = sp->qstart, .kv_row = sp->start,
                                     .out_row = sp->qstart, .n_q = sp->nq, .n_kv = sp->len};
         }
-        st = am_clip_block_last(clip, t, t->layers - 1, x, rows, seqs, ns, qrows, nq, &out, err);
+        st = am_clip_block_last(clip, t, t->layers - 1, x, rows, seqs, ns, qrows, nq, 1, &out,
+                                err);
         if (st != AM_OK) return st;
     }
 
-    /* ln_post on the query rows, then the projection. */
-    am_layernorm(out, w, nq, w, clip->ln_post_w, clip->ln_post_b, AM_CLIP_LN_EPS, n, w,
-                 clip->threads);
+    /* The last residual add and ln_post on the query rows, then the projection. */
+    am_add_layernorm(out, w, n, w, nq, w, clip->ln_post_w, clip->ln_post_b, AM_CLIP_LN_EPS, n, w,
+                     clip->threads);
     if ((st = am_clip_linear(clip, clip->vision_proj, n, w, nq, b, e, err)) != AM_OK) return st;
     for (int32_t i = 0; i < count; i++) {
         const int64_t q0 = (int64_t)i * per_q;

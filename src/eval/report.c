@@ -82,8 +82,9 @@ am_status am_report_write_html(const char *path, const am_report *r, am_error *e
             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
             "td.u{color:#999}th{background:#eee}.grid img{width:128px;height:128px;"
             "image-rendering:auto;margin:1px}.cell{display:inline-block;margin:4px;"
-            "font-size:11px;vertical-align:top}</style></head><body>");
-    put(&b, "<h1>anomem evaluation</h1><p>");
+            "font-size:11px;vertical-align:top}.settings{font-family:monospace;font-size:11px;"
+            "word-break:break-all}</style></head><body>");
+    put(&b, "<h1>anomem evaluation</h1><p class=settings>");
     put_escaped(&b, r->settings);
     put(&b, "</p><table><tr><th>category</th><th>image AUROC</th><th>image AP</th>"
             "<th>image F1-max</th><th>pixel AUROC</th><th>pixel AP</th><th>pixel F1-max</th>"

@@ -1008,38 +1008,48 @@ static void project_values(sam_decoder *dec, const attention *a, const float *vt
                     a->wo + h * dh, Di, 0.0f, z + (int64_t)h * D, H * D);
 }
 
-/* out[0..D) = bias + sum_{j < nj} w[j] Z[j] (rows of Z are D floats). */
-static void weighted_sum(const float *w, int32_t nj, const float *Z, int32_t D, const float *bias,
-                         float *out) {
+#define I2T_ROWS 8 /* rows of the image-to-token kernel's register block */
+
+/* out[r][0..D) = bias + sum_{j < nj} w[r][j] Z[j] for r < nr <= I2T_ROWS
+ * (w rows wstride apart, Z rows D floats, out rows D floats): a register
+ * block of 8 rows x 32 columns, so that each load of Z feeds 16 FMAs. */
+static void weighted_rows(const float *w, int32_t wstride, int32_t nr, int32_t nj, const float *Z,
+                          int32_t D, const float *bias, float *out) {
     int32_t c = 0;
 #if defined(__AVX512F__)
-    for (; c + 64 <= D; c += 64) {
-        __m512 s0 = _mm512_loadu_ps(bias + c), s1 = _mm512_loadu_ps(bias + c + 16);
-        __m512 s2 = _mm512_loadu_ps(bias + c + 32), s3 = _mm512_loadu_ps(bias + c + 48);
-        for (int32_t j = 0; j < nj; j++) {
-            const __m512 a = _mm512_set1_ps(w[j]);
-            const float *z = Z + (int64_t)j * D + c;
-            s0 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z), s0);
-            s1 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z + 16), s1);
-            s2 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z + 32), s2);
-            s3 = _mm512_fmadd_ps(a, _mm512_loadu_ps(z + 48), s3);
+    if (nr == I2T_ROWS)
+        for (; c + 32 <= D; c += 32) {
+            __m512 acc[I2T_ROWS][2];
+            for (int32_t r = 0; r < I2T_ROWS; r++) {
+                acc[r][0] = _mm512_loadu_ps(bias + c);
+                acc[r][1] = _mm512_loadu_ps(bias + c + 16);
+            }
+            for (int32_t j = 0; j < nj; j++) {
+                const __m512 z0 = _mm512_loadu_ps(Z + (int64_t)j * D + c);
+                const __m512 z1 = _mm512_loadu_ps(Z + (int64_t)j * D + c + 16);
+                for (int32_t r = 0; r < I2T_ROWS; r++) {
+                    const __m512 a = _mm512_set1_ps(w[r * wstride + j]);
+                    acc[r][0] = _mm512_fmadd_ps(a, z0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(a, z1, acc[r][1]);
+                }
+            }
+            for (int32_t r = 0; r < I2T_ROWS; r++) {
+                _mm512_storeu_ps(out + (int64_t)r * D + c, acc[r][0]);
+                _mm512_storeu_ps(out + (int64_t)r * D + c + 16, acc[r][1]);
+            }
         }
-        _mm512_storeu_ps(out + c, s0);
-        _mm512_storeu_ps(out + c + 16, s1);
-        _mm512_storeu_ps(out + c + 32, s2);
-        _mm512_storeu_ps(out + c + 48, s3);
-    }
 #endif
-    for (; c < D; c++) {
-        float acc = bias[c];
-        for (int32_t j = 0; j < nj; j++) acc += w[j] * Z[(int64_t)j * D + c];
-        out[c] = acc;
-    }
+    for (int32_t r = 0; r < nr; r++)
+        for (int32_t cc = c; cc < D; cc++) {
+            float acc = bias[cc];
+            for (int32_t j = 0; j < nj; j++) acc += w[r * wstride + j] * Z[(int64_t)j * D + cc];
+            out[(int64_t)r * D + cc] = acc;
+        }
 }
 
 /* Where the image-to-token logits of one prompt come from: a row-major
- * [N][T*H] array plus per-column constants (blocks after the first), or the
- * per-head [H][N][stride] outputs of block 0 at column offset col. */
+ * [N][T*H] array plus per-column constants (blocks after the first), or
+ * block 0's [N][H][stride] per-head outputs at column offset col. */
 typedef struct {
     const float *rows, *cst;
     const float *heads;
@@ -1053,67 +1063,89 @@ static void i2t_finish(const i2t_logits *lg, int32_t T, int32_t H, const float *
                        const float *bias, const float *base, const float *pe,
                        const norm_params *norm, float *keys, float *kin, int64_t N, int32_t D) {
     const int32_t TH = T * H;
+    const int64_t blocks = (N + I2T_ROWS - 1) / I2T_ROWS;
 #pragma omp parallel
     {
-        float a[(1 + MAX_MASK_TOKENS + 64) * 256];
+        float *a = malloc((size_t)I2T_ROWS * TH * sizeof *a);
+        float *rows = malloc((size_t)I2T_ROWS * D * sizeof *rows);
         float mx[256], sum[256];
-        float *row = malloc((size_t)D * sizeof *row);
 #pragma omp for schedule(static)
-        for (int64_t x = 0; x < N; x++) {
-            if (!row) continue;
-            if (lg->rows) {
-                const float *l = lg->rows + x * TH;
-                for (int32_t j = 0; j < TH; j++) a[j] = l[j] + lg->cst[j];
-            } else {
-                for (int32_t h = 0; h < H; h++) {
-                    const float *l = lg->heads + ((int64_t)h * N + x) * lg->stride + lg->col;
-                    for (int32_t t = 0; t < T; t++) a[t * H + h] = l[t];
+        for (int64_t blk = 0; blk < blocks; blk++) {
+            if (!a || !rows) continue;
+            const int64_t x0 = blk * I2T_ROWS;
+            const int32_t nr = (int32_t)(N - x0 < I2T_ROWS ? N - x0 : I2T_ROWS);
+            for (int32_t r = 0; r < nr; r++) {
+                const int64_t x = x0 + r;
+                float *ar = a + (int64_t)r * TH;
+                if (lg->rows) {
+                    const float *l = lg->rows + x * TH;
+#pragma omp simd
+                    for (int32_t j = 0; j < TH; j++) ar[j] = l[j] + lg->cst[j];
+                } else {
+                    for (int32_t h = 0; h < H; h++) {
+                        const float *l = lg->heads + (x * H + h) * lg->stride + lg->col;
+                        for (int32_t t = 0; t < T; t++) ar[t * H + h] = l[t];
+                    }
                 }
+                for (int32_t h = 0; h < H; h++) mx[h] = ar[h];
+                for (int32_t t = 1; t < T; t++)
+#pragma omp simd
+                    for (int32_t h = 0; h < H; h++)
+                        mx[h] = ar[t * H + h] > mx[h] ? ar[t * H + h] : mx[h];
+                for (int32_t t = 0; t < T; t++)
+#pragma omp simd
+                    for (int32_t h = 0; h < H; h++) ar[t * H + h] -= mx[h];
+                exp_inplace(ar, TH);
+                for (int32_t h = 0; h < H; h++) sum[h] = 0.0f;
+                for (int32_t t = 0; t < T; t++)
+#pragma omp simd
+                    for (int32_t h = 0; h < H; h++) sum[h] += ar[t * H + h];
+                for (int32_t h = 0; h < H; h++) sum[h] = 1.0f / sum[h];
+                for (int32_t t = 0; t < T; t++)
+#pragma omp simd
+                    for (int32_t h = 0; h < H; h++) ar[t * H + h] *= sum[h];
             }
-            for (int32_t h = 0; h < H; h++) mx[h] = a[h];
-            for (int32_t t = 1; t < T; t++)
+            weighted_rows(a, TH, nr, TH, Z, D, bias, rows);
+            for (int32_t r = 0; r < nr; r++) {
+                const int64_t x = x0 + r;
+                float *row = rows + (int64_t)r * D;
 #pragma omp simd
-                for (int32_t h = 0; h < H; h++) mx[h] = a[t * H + h] > mx[h] ? a[t * H + h] : mx[h];
-            for (int32_t t = 0; t < T; t++)
+                for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
+                layer_norm_row(row, keys + x * D, D, norm->w, norm->b, LN_EPS);
 #pragma omp simd
-                for (int32_t h = 0; h < H; h++) a[t * H + h] -= mx[h];
-            exp_inplace(a, TH);
-            for (int32_t h = 0; h < H; h++) sum[h] = 0.0f;
-            for (int32_t t = 0; t < T; t++)
-#pragma omp simd
-                for (int32_t h = 0; h < H; h++) sum[h] += a[t * H + h];
-            for (int32_t h = 0; h < H; h++) sum[h] = 1.0f / sum[h];
-            for (int32_t t = 0; t < T; t++)
-#pragma omp simd
-                for (int32_t h = 0; h < H; h++) a[t * H + h] *= sum[h];
-            weighted_sum(a, TH, Z, D, bias, row);
-#pragma omp simd
-            for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
-            layer_norm_row(row, keys + x * D, D, norm->w, norm->b, LN_EPS);
-#pragma omp simd
-            for (int32_t c = 0; c < D; c++) kin[x * D + c] = keys[x * D + c] + pe[x * D + c];
+                for (int32_t c = 0; c < D; c++) kin[x * D + c] = keys[x * D + c] + pe[x * D + c];
+            }
         }
-        free(row);
+        free(a);
+        free(rows);
     }
 }
 
-/* Image-to-token attention of block 0: logits of all prompts from the
- * shared query projection (one GEMM per head), then per prompt the fused
- * rest with keys0 as the residual. */
+#define I2T_CHUNK 8 /* prompts whose block-0 logits are computed together */
+
+/* Image-to-token attention of block 0: per chunk of prompts, the logits of
+ * every prompt from the shared query projection (one GEMM per head, laid out
+ * [N][H][chunk tokens] so that a chunk stays in cache), then per prompt the
+ * fused rest with keys0 as the residual. */
 static void i2t_shared(sam_decoder *dec, const attention *a, const norm_params *norm,
                        const image_side *s, int32_t B, int32_t T) {
     workspace *ws = &dec->ws;
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
-    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid, R = (int64_t)B * T;
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
     const float scale = (float)(1.0 / sqrt((double)dh));
-    for (int32_t h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)R, dh, scale,
-                    s->q + h * dh, Di, ws->kt + h * dh, Di, 0.0f, ws->lg + h * N * R, (int)R);
-    for (int32_t b = 0; b < B; b++) {
-        project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-        const i2t_logits lg = {.heads = ws->lg, .stride = R, .col = (int64_t)b * T};
-        i2t_finish(&lg, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm, ws->keys + b * N * D,
-                   ws->kin + b * N * D, N, D);
+    for (int32_t b0 = 0; b0 < B; b0 += I2T_CHUNK) {
+        const int32_t nb = B - b0 < I2T_CHUNK ? B - b0 : I2T_CHUNK;
+        const int64_t cols = (int64_t)nb * T;
+        for (int32_t h = 0; h < H; h++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)cols, dh, scale,
+                        s->q + h * dh, Di, ws->kt + (int64_t)b0 * T * Di + h * dh, Di, 0.0f,
+                        ws->lg + h * cols, (int)(H * cols));
+        for (int32_t b = b0; b < b0 + nb; b++) {
+            project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
+            const i2t_logits lg = {.heads = ws->lg, .stride = cols, .col = (int64_t)(b - b0) * T};
+            i2t_finish(&lg, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm,
+                       ws->keys + b * N * D, ws->kin + b * N * D, N, D);
+        }
     }
 }
 
