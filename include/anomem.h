@@ -223,6 +223,10 @@ am_status am_image_read_gray(const char *path, int64_t max_pixels, uint8_t **val
  * rename): readers never see a partial file. */
 am_status am_write_file(const char *path, const void *data, size_t size, am_error *err);
 
+/* Creates a folder and any missing parents (like mkdir -p); an existing
+ * folder is fine, an existing file of that name is an error. */
+am_status am_make_dirs(const char *path, am_error *err);
+
 /* ANOMEM_SECTION_IMAGE_API */
 
 /* ------------------------------------------------------------------------ */

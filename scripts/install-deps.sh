@@ -2,11 +2,12 @@
 # Installs the Debian packages anomem needs, if any is missing (idempotent,
 # non-interactive).  Uses sudo when not run as root.
 set -euo pipefail
+# chromium: the test that renders the evaluation report headless
 packages=(build-essential cmake pkg-config libopenblas-openmp-dev libdnnl-dev libjansson-dev
-          libpng-dev libjpeg-dev zlib1g-dev)
+          libpng-dev libjpeg-dev zlib1g-dev chromium)
 if [ "${ANOMEM_WITH_DEV_TOOLS:-0}" = 1 ]; then
-    # fuzzing (clang + libFuzzer + libomp) and the report screenshot test
-    packages+=(clang libclang-rt-14-dev libomp-dev chromium)
+    # fuzzing: clang with libFuzzer, and clang's OpenMP runtime
+    packages+=(clang libclang-rt-14-dev libomp-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

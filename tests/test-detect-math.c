@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "detect/augment.h"
 #include "detect/maps.h"
 #include "detect/memory_bank.h"
 
@@ -122,7 +123,46 @@ static void test_coreset(void) {
     am_bank_free(&bank);
 }
 
+static void test_gaussian(void) {
+    am_error err = {0};
+    float map[9 * 9] = {0}, scratch[9 * 9];
+    map[4 * 9 + 4] = 1.0f; /* an impulse in the middle */
+    CHECK_OK(am_map_gaussian(map, 9, 9, 1.0f, scratch, &err));
+    double sum = 0;
+    for (int i = 0; i < 81; i++) sum += map[i];
+    CHECK_NEAR(sum, 1.0, 1e-5);                      /* mass kept (away from borders) */
+    CHECK_NEAR(map[4 * 9 + 3], map[4 * 9 + 5], 1e-7); /* symmetric */
+    CHECK_NEAR(map[3 * 9 + 4], map[4 * 9 + 3], 1e-7);
+    /* 1-D weights exp(-x^2/2) normalised over -3..3: centre = w0^2 */
+    double w = 0;
+    for (int i = -3; i <= 3; i++) w += exp(-0.5 * i * i);
+    CHECK_NEAR(map[4 * 9 + 4], 1.0 / (w * w), 1e-6);
+}
+
+static void test_augment(void) {
+    am_error err = {0};
+    am_image img = {0}, out = {0};
+    CHECK_OK(am_image_alloc(3, 2, &img, &err));
+    for (int i = 0; i < 18; i++) img.data[i] = (uint8_t)(i * 10);
+    CHECK_OK(am_augment_apply(&img, (am_augment){AM_AUGMENT_HFLIP, 0}, &out, &err));
+    CHECK(memcmp(out.data, img.data + 6, 3) == 0, "hflip: first pixel = last of the row");
+    am_image_free(&out);
+    CHECK_OK(am_augment_apply(&img, (am_augment){AM_AUGMENT_ROTATE, 0}, &out, &err));
+    CHECK(memcmp(out.data, img.data, 18) == 0, "rotation by 0 is the identity");
+    am_image_free(&out);
+    /* shift right by one column (1/3 of the width): column 0 repeats the border */
+    CHECK_OK(am_augment_apply(&img, (am_augment){AM_AUGMENT_SHIFT_X, 1.0f / 3}, &out, &err));
+    CHECK(memcmp(out.data, img.data, 3) == 0 && memcmp(out.data + 3, img.data, 3) == 0,
+          "shift x: border replicated, content moved");
+    am_image_free(&out);
+    am_augment list[16];
+    CHECK(am_augment_list(AM_AUG_ALL, 10, 0.05f, list) == 9, "all augmentations: 9 views");
+    am_image_free(&img);
+}
+
 int main(void) {
+    test_gaussian();
+    test_augment();
     test_harmonic();
     test_text_score();
     test_scores();

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "cli_eval.h"
@@ -44,7 +43,6 @@ int cmd_demo(int argc, char **argv) {
     snprintf(data, sizeof data, "%s/data", out);
     snprintf(few, sizeof few, "%s/few-shot", out);
     snprintf(zero, sizeof zero, "%s/zero-shot", out);
-    mkdir(out, 0777);
     am_error err = {0};
     printf("anomem demo: synthetic set in %s\n", data);
     if (am_synth_write(data, 7, 4, 3, 1, 224, &err) != AM_OK) return cli_fail(&err);

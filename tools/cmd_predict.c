@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "cli_models.h"
@@ -40,15 +39,6 @@ static void unique_stem(char *const *paths, int index, char *stem, size_t size) 
     }
     if (dup) snprintf(stem, size, "%.*s-%d", len, base, dup);
     else snprintf(stem, size, "%.*s", len, base);
-}
-
-static int make_dir(const char *path, am_error *err) {
-    if (mkdir(path, 0777) == 0) return 0;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
-    snprintf(err->message, sizeof err->message, "%.400s: cannot create the output folder", path);
-    err->code = AM_ERR_IO;
-    return -1;
 }
 
 /* Loads the detector: a model file (its CLIP/SAM from flags, or the ones it
@@ -135,11 +125,11 @@ int cmd_predict(int argc, char **argv) {
     json_t *results = json_array();
     am_status st = scores && scales ? AM_OK : AM_ERR_NOMEM;
     char path[4096];
-    if (st == AM_OK && make_dir(out, &err) != 0) st = AM_ERR_IO;
+    if (st == AM_OK) st = am_make_dirs(out, &err);
     snprintf(path, sizeof path, "%s/maps", out);
-    if (st == AM_OK && make_dir(path, &err) != 0) st = AM_ERR_IO;
+    if (st == AM_OK) st = am_make_dirs(path, &err);
     snprintf(path, sizeof path, "%s/overlays", out);
-    if (st == AM_OK && make_dir(path, &err) != 0) st = AM_ERR_IO;
+    if (st == AM_OK) st = am_make_dirs(path, &err);
     if (st == AM_OK) st = load_detector(&m, model, &clip, &sam, &det, &err);
     cli_progress progress;
     cli_progress_start(&progress, "predict", n);

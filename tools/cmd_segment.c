@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "cli_models.h"
@@ -103,13 +102,7 @@ int cmd_segment(int argc, char **argv) {
     am_error err = {0};
     am_sam *sam = NULL;
     am_status st = AM_OK;
-    if (mkdir(out, 0777) != 0) {
-        struct stat sb;
-        if (stat(out, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            snprintf(err.message, sizeof err.message, "%s: cannot create the output folder", out);
-            st = AM_ERR_IO;
-        }
-    }
+    st = am_make_dirs(out, &err);
     const char *sam_path = m.sam ? m.sam : getenv("ANOMEM_SAM");
     cli_set_threads(m.threads);
     if (st == AM_OK && sam_path && sam_path[0]) {

@@ -76,30 +76,32 @@ float am_score_few_shot(float a_multi, float max_global, const float *a_single,
     return (a_multi + max_global) + (best + max_indiv);
 }
 
-void am_map_gaussian(float *map, int32_t w, int32_t h, float sigma, float *scratch) {
-    if (sigma <= 0) return;
+/* One 1-D pass of the Gaussian over n_lines lines of len samples: sample i of
+ * line l is at l * line_step + i * step; borders replicated. */
+static void blur_pass(const float *src, float *dst, int32_t n_lines, int32_t len,
+                      int64_t line_step, int64_t step, const float *k, int32_t r) {
+    for (int32_t l = 0; l < n_lines; l++)
+        for (int32_t i = 0; i < len; i++) {
+            float s = 0;
+            for (int32_t j = -r; j <= r; j++) {
+                int32_t t = i + j < 0 ? 0 : i + j >= len ? len - 1 : i + j;
+                s += k[j + r] * src[l * line_step + t * step];
+            }
+            dst[l * line_step + i * step] = s;
+        }
+}
+
+am_status am_map_gaussian(float *map, int32_t w, int32_t h, float sigma, float *scratch,
+                          am_error *err) {
+    if (sigma <= 0) return AM_OK;
     int32_t r = (int32_t)ceilf(3.0f * sigma);
     float *k = malloc(sizeof(float) * (size_t)(2 * r + 1));
+    if (!k) return am_error_set(err, AM_ERR_NOMEM, "out of memory");
     double sum = 0;
     for (int32_t i = -r; i <= r; i++) sum += k[i + r] = expf(-0.5f * i * i / (sigma * sigma));
     for (int32_t i = 0; i <= 2 * r; i++) k[i] = (float)(k[i] / sum);
-    for (int32_t y = 0; y < h; y++)
-        for (int32_t x = 0; x < w; x++) {
-            float s = 0;
-            for (int32_t i = -r; i <= r; i++) {
-                int32_t xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
-                s += k[i + r] * map[(int64_t)y * w + xx];
-            }
-            scratch[(int64_t)y * w + x] = s;
-        }
-    for (int32_t y = 0; y < h; y++)
-        for (int32_t x = 0; x < w; x++) {
-            float s = 0;
-            for (int32_t i = -r; i <= r; i++) {
-                int32_t yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
-                s += k[i + r] * scratch[(int64_t)yy * w + x];
-            }
-            map[(int64_t)y * w + x] = s;
-        }
+    blur_pass(map, scratch, h, w, w, 1, k, r);
+    blur_pass(scratch, map, w, h, 1, w, k, r);
     free(k);
+    return AM_OK;
 }

@@ -41,6 +41,7 @@ float am_score_few_shot(float a_multi, float max_global, const float *a_single,
 
 /* Separable Gaussian smoothing of a w x h map in place, sigma in pixels,
  * kernel radius ceil(3 sigma), borders replicated. */
-void am_map_gaussian(float *map, int32_t w, int32_t h, float sigma, float *scratch);
+am_status am_map_gaussian(float *map, int32_t w, int32_t h, float sigma, float *scratch,
+                          am_error *err);
 
 #endif

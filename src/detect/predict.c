@@ -137,7 +137,7 @@ static am_status fuse(am_detector *det, const am_decomposition *dec, crop_maps *
         am_map_blend(map, p->global_weight, buf1, p->indiv_weight, npx, map);
     }
     am_map_scale(map, *score, npx);
-    if (p->smooth_sigma > 0) am_map_gaussian(map, w, h, p->smooth_sigma, buf1);
+    if (p->smooth_sigma > 0) st = am_map_gaussian(map, w, h, p->smooth_sigma, buf1, err);
 done:
     am_free(a);
     am_free(patch);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -26,13 +25,6 @@ am_eval_params am_eval_default_params(void) {
     p.max_figures = 24;
     p.fpr_limit = AM_AUPRO_DEFAULT_FPR_LIMIT;
     return p;
-}
-
-static am_status ensure_dir(const char *path, am_error *err) {
-    if (mkdir(path, 0777) == 0) return AM_OK;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return AM_OK;
-    return am_error_set(err, AM_ERR_IO, "%s: cannot create the folder", path);
 }
 
 /* A metric for JSON: the number, or the string "undefined". */
@@ -523,7 +515,7 @@ am_status am_eval_run(const am_dataset *ds, am_clip *clip, am_sam *sam,
             return am_error_set(err, AM_ERR_ARGUMENT, "%s: %d shots asked, %d training images",
                                 am_dataset_category_name(ds, c), (int)ep->shots,
                                 (int)am_dataset_train_count(ds, c));
-    am_status st = ensure_dir(ep->out_dir, err);
+    am_status st = am_make_dirs(ep->out_dir, err);
     if (st != AM_OK) return st;
     char *params = am_detector_params_to_json(dp);
     json_t *settings = json_pack(
@@ -547,7 +539,7 @@ am_status am_eval_run(const am_dataset *ds, am_clip *clip, am_sam *sam,
         char dir[2048], path[4096];
         snprintf(dir, sizeof dir, "%s/%s", ep->out_dir, name);
         snprintf(path, sizeof path, "%s/result.json", dir);
-        if ((st = ensure_dir(dir, err)) != AM_OK) break;
+        if ((st = am_make_dirs(dir, err)) != AM_OK) break;
         json_t *done = json_load_file(path, 0, NULL);
         json_t *ds_settings = json_object_get(done, "settings");
         char *done_text = ds_settings ? json_dumps(ds_settings, JSON_COMPACT | JSON_SORT_KEYS)

@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -134,23 +133,6 @@ static void render(int kind, int defect, am_rng *rng, int32_t size, uint8_t *rgb
         }
 }
 
-static am_status make_dirs(const char *path, am_error *err) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        mkdir(buf, 0777);
-        *p = '/';
-    }
-    if (mkdir(buf, 0777) != 0) {
-        struct stat st;
-        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-            return am_error_set(err, AM_ERR_IO, "%s: cannot create folder", path);
-    }
-    return AM_OK;
-}
-
 am_status am_synth_write(const char *root, uint64_t seed, int32_t n_train, int32_t n_good_test,
                          int32_t n_per_defect, int32_t size, am_error *err) {
     if (n_train < 1 || n_good_test < 0 || n_per_defect < 0 || size < 64 || size > 4096)
@@ -169,14 +151,14 @@ am_status am_synth_write(const char *root, uint64_t seed, int32_t n_train, int32
         am_rng_seed(&rng, seed * 1000003u + (uint64_t)kind);
         const char *k = kind_names[kind];
         snprintf(path, sizeof path, "%s/%s/train/good", root, k);
-        if ((st = make_dirs(path, err)) != AM_OK) break;
+        if ((st = am_make_dirs(path, err)) != AM_OK) break;
         for (int i = 0; st == AM_OK && i < n_train; i++) {
             render(kind, -1, &rng, size, img.data, NULL);
             snprintf(path, sizeof path, "%s/%s/train/good/%03d.png", root, k, i);
             st = am_image_write_png(path, &img, err);
         }
         snprintf(path, sizeof path, "%s/%s/test/good", root, k);
-        if (st == AM_OK) st = make_dirs(path, err);
+        if (st == AM_OK) st = am_make_dirs(path, err);
         for (int i = 0; st == AM_OK && i < n_good_test; i++) {
             render(kind, -1, &rng, size, img.data, NULL);
             snprintf(path, sizeof path, "%s/%s/test/good/%03d.png", root, k, i);
@@ -184,9 +166,9 @@ am_status am_synth_write(const char *root, uint64_t seed, int32_t n_train, int32
         }
         for (int d = 0; st == AM_OK && d < N_DEFECTS; d++) {
             snprintf(path, sizeof path, "%s/%s/test/%s", root, k, defect_names[d]);
-            if ((st = make_dirs(path, err)) != AM_OK) break;
+            if ((st = am_make_dirs(path, err)) != AM_OK) break;
             snprintf(path, sizeof path, "%s/%s/ground_truth/%s", root, k, defect_names[d]);
-            if ((st = make_dirs(path, err)) != AM_OK) break;
+            if ((st = am_make_dirs(path, err)) != AM_OK) break;
             for (int i = 0; st == AM_OK && i < n_per_defect; i++) {
                 render(kind, d, &rng, size, img.data, mask);
                 snprintf(path, sizeof path, "%s/%s/test/%s/%03d.png", root, k, defect_names[d], i);

@@ -139,3 +139,21 @@ am_status am_write_file_atomic(const char *path, const void *data, size_t size, 
 am_status am_write_file(const char *path, const void *data, size_t size, am_error *err) {
     return am_write_file_atomic(path, data, size, err);
 }
+
+am_status am_make_dirs(const char *path, am_error *err) {
+    char buf[4096];
+    if (!path[0] || strlen(path) >= sizeof buf)
+        return am_error_set(err, AM_ERR_ARGUMENT, "folder path empty or too long");
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(buf, 0777);
+        *p = '/';
+    }
+    struct stat st;
+    if (mkdir(buf, 0777) != 0 && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return am_error_set(err, AM_ERR_IO, "%s: cannot create the folder: %s", path,
+                            strerror(errno));
+    return AM_OK;
+}

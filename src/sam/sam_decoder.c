@@ -9,12 +9,15 @@
  * The reassociated cross attentions (blocks after the first, and the final
  * one), per head h with dh = Di / H and s = 1/sqrt(dh):
  *   token-to-image: logits(t, x) = (s Wk_h^T q_t) . kin_x (the dropped term
- *     s q_t . bk_h is constant along the softmax); output_t = Wv_h (sum_x a kin
- *     values keys_x) + bv_h.
+ *     s q_t . bk_h is constant along the softmax); output_t =
+ *     Wv_h (sum_x a keys_x) + bv_h.
  *   image-to-token: logits(x, t) = kin_x . (s Wq_h^T k_t) + s bq_h . k_t;
  *     output_x = sum_{t,h} a (Wout_h v_t) + bout.
- * where kin = keys + key_pe.  Block 0's image side is the same for every
- * prompt and is projected once per image (or once per dense mask input). */
+ * where kin = keys + key_pe (kept beside keys for every prompt).  Block 0's
+ * image side is the same for every prompt and is projected once per image
+ * (or once per dense mask input).  The logits are GEMMs; the rest of an
+ * image-to-token attention (softmax, output, residual, LayerNorm, kin) is
+ * one fused pass per image row, in register blocks of 8 rows. */
 #include "sam/sam_decoder.h"
 
 #include <cblas.h>
@@ -77,7 +80,7 @@ typedef struct {
     int64_t h_half;          /* offset of the second half of h */
     float *qt, *kt, *vt, *o; /* [B*T][Di] */
     float *keys, *kin;       /* [B][N][D] */
-    float *lg;               /* logits: [B][N][T*H] or [H][N][B*T] */
+    float *lg;               /* logits: [B*T][N], [T*H][N] or [N][T*H] */
     float *u, *z;            /* [T*H][D] */
     float *cst;              /* [T*H] */
     float *hyper;            /* [B][M][up2] */
@@ -898,7 +901,7 @@ static am_status reserve(sam_decoder *dec, int32_t b, int32_t t, am_error *err) 
         {&ws->y, R * D},          {&ws->sa, 4 * R * D},    {&ws->h, 2 * R * wide},
         {&ws->qt, R * Di},        {&ws->kt, R * Di},       {&ws->vt, R * Di},
         {&ws->o, R * Di},         {&ws->keys, nb * N * D}, {&ws->kin, nb * N * D},
-        {&ws->lg, nb * N * nt * H},     {&ws->u, nt * H * D},
+        {&ws->lg, N * (R > nt * H ? R : nt * H)},     {&ws->u, nt * H * D},
         {&ws->z, nt * H * D},     {&ws->cst, nt * H},
         {&ws->hyper, nb * M * c->up2},
         {&ws->y1, N * 4 * c->up1}, {&ws->y2, N * 16 * c->up2},
@@ -1047,19 +1050,31 @@ static void weighted_rows(const float *w, int32_t wstride, int32_t nr, int32_t n
         }
 }
 
-/* Where the image-to-token logits of one prompt come from: a row-major
- * [N][T*H] array plus per-column constants (blocks after the first), or
- * block 0's [N][H][stride] per-head outputs at column offset col. */
-typedef struct {
-    const float *rows, *cst;
-    const float *heads;
-    int64_t stride, col;
-} i2t_logits;
+/* keys = row and kin = row + pe: rows written once and read only after
+ * the other prompts' (far beyond the caches), so with streaming stores when
+ * aligned, which neither read the lines first nor evict the shared image
+ * side.  The caller fences after its loop. */
+static void store_keys(const float *row, const float *pe, float *keys, float *kin, int32_t D) {
+    int32_t c = 0;
+#if defined(__AVX512F__)
+    if (((uintptr_t)keys | (uintptr_t)kin) % 64 == 0)
+        for (; c + 16 <= D; c += 16) {
+            const __m512 v = _mm512_loadu_ps(row + c);
+            _mm512_stream_ps(keys + c, v);
+            _mm512_stream_ps(kin + c, _mm512_add_ps(v, _mm512_loadu_ps(pe + c)));
+        }
+#endif
+    for (; c < D; c++) {
+        keys[c] = row[c];
+        kin[c] = row[c] + pe[c];
+    }
+}
 
-/* The rest of an image-to-token attention, fused row by row: softmax over
- * the tokens per head, output sum_{t,h} a Z + bias, residual with base,
- * LayerNorm into keys, and kin = keys + pe. */
-static void i2t_finish(const i2t_logits *lg, int32_t T, int32_t H, const float *Z,
+/* The rest of an image-to-token attention, fused row by row: the logits
+ * lg [N][T*H] (column t * H + h) plus cst, softmax over the tokens per head,
+ * output sum_{t,h} a Z + bias, residual with base, LayerNorm into keys, and
+ * kin = keys + pe. */
+static void i2t_finish(const float *lg, const float *cst, int32_t T, int32_t H, const float *Z,
                        const float *bias, const float *base, const float *pe,
                        const norm_params *norm, float *keys, float *kin, int64_t N, int32_t D) {
     const int32_t TH = T * H;
@@ -1077,16 +1092,9 @@ static void i2t_finish(const i2t_logits *lg, int32_t T, int32_t H, const float *
             for (int32_t r = 0; r < nr; r++) {
                 const int64_t x = x0 + r;
                 float *ar = a + (int64_t)r * TH;
-                if (lg->rows) {
-                    const float *l = lg->rows + x * TH;
+                const float *l = lg + x * TH;
 #pragma omp simd
-                    for (int32_t j = 0; j < TH; j++) ar[j] = l[j] + lg->cst[j];
-                } else {
-                    for (int32_t h = 0; h < H; h++) {
-                        const float *l = lg->heads + (x * H + h) * lg->stride + lg->col;
-                        for (int32_t t = 0; t < T; t++) ar[t * H + h] = l[t];
-                    }
-                }
+                for (int32_t j = 0; j < TH; j++) ar[j] = l[j] + cst[j];
                 for (int32_t h = 0; h < H; h++) mx[h] = ar[h];
                 for (int32_t t = 1; t < T; t++)
 #pragma omp simd
@@ -1105,47 +1113,55 @@ static void i2t_finish(const i2t_logits *lg, int32_t T, int32_t H, const float *
 #pragma omp simd
                     for (int32_t h = 0; h < H; h++) ar[t * H + h] *= sum[h];
             }
+            /* the rows read after the FMA work: fetch them meanwhile */
+            for (int64_t q = 0; q < (int64_t)nr * D; q += 16) {
+                __builtin_prefetch(base + x0 * D + q);
+                __builtin_prefetch(pe + x0 * D + q);
+            }
             weighted_rows(a, TH, nr, TH, Z, D, bias, rows);
             for (int32_t r = 0; r < nr; r++) {
                 const int64_t x = x0 + r;
                 float *row = rows + (int64_t)r * D;
 #pragma omp simd
                 for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
-                layer_norm_row(row, keys + x * D, D, norm->w, norm->b, LN_EPS);
-#pragma omp simd
-                for (int32_t c = 0; c < D; c++) kin[x * D + c] = keys[x * D + c] + pe[x * D + c];
+                layer_norm_row(row, row, D, norm->w, norm->b, LN_EPS);
+                store_keys(row, pe + x * D, keys + x * D, kin + x * D, D);
             }
         }
         free(a);
         free(rows);
+#if defined(__AVX512F__)
+        _mm_sfence();
+#endif
     }
 }
 
-#define I2T_CHUNK 8 /* prompts whose block-0 logits are computed together */
-
-/* Image-to-token attention of block 0: per chunk of prompts, the logits of
- * every prompt from the shared query projection (one GEMM per head, laid out
- * [N][H][chunk tokens] so that a chunk stays in cache), then per prompt the
- * fused rest with keys0 as the residual. */
+/* Image-to-token attention of block 0, per prompt: the logits from the
+ * shared query projection q0 [N][Di] by one GEMM with the block-diagonal
+ * matrix of the prompt's key projections (column t * H + h holds head h of
+ * token t's key, scaled), which gives them in row layout; then the fused
+ * rest with keys0 as the residual. */
 static void i2t_shared(sam_decoder *dec, const attention *a, const norm_params *norm,
                        const image_side *s, int32_t B, int32_t T) {
     workspace *ws = &dec->ws;
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
     const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
+    const int32_t TH = T * H;
     const float scale = (float)(1.0 / sqrt((double)dh));
-    for (int32_t b0 = 0; b0 < B; b0 += I2T_CHUNK) {
-        const int32_t nb = B - b0 < I2T_CHUNK ? B - b0 : I2T_CHUNK;
-        const int64_t cols = (int64_t)nb * T;
-        for (int32_t h = 0; h < H; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)cols, dh, scale,
-                        s->q + h * dh, Di, ws->kt + (int64_t)b0 * T * Di + h * dh, Di, 0.0f,
-                        ws->lg + h * cols, (int)(H * cols));
-        for (int32_t b = b0; b < b0 + nb; b++) {
-            project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-            const i2t_logits lg = {.heads = ws->lg, .stride = cols, .col = (int64_t)(b - b0) * T};
-            i2t_finish(&lg, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm,
-                       ws->keys + b * N * D, ws->kin + b * N * D, N, D);
-        }
+    float *bd = ws->u; /* [TH][Di], zero outside each column's head */
+    memset(ws->cst, 0, (size_t)TH * sizeof *ws->cst);
+    for (int32_t b = 0; b < B; b++) {
+        const float *kt = ws->kt + (int64_t)b * T * Di;
+        memset(bd, 0, (size_t)TH * Di * sizeof *bd);
+        for (int32_t t = 0; t < T; t++)
+            for (int32_t h = 0; h < H; h++)
+                for (int32_t d = 0; d < dh; d++)
+                    bd[(int64_t)(t * H + h) * Di + h * dh + d] = scale * kt[t * Di + h * dh + d];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, Di, 1.0f, s->q, Di, bd,
+                    Di, 0.0f, ws->lg, TH);
+        project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
+        i2t_finish(ws->lg, ws->cst, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm,
+                   ws->keys + b * N * D, ws->kin + b * N * D, N, D);
     }
 }
 
@@ -1173,8 +1189,7 @@ static void i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *
     project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, D, 1.0f, kin, D, ws->u, D,
                 0.0f, ws->lg, TH);
-    const i2t_logits lg = {.rows = ws->lg, .cst = ws->cst};
-    i2t_finish(&lg, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, kin, N, D);
+    i2t_finish(ws->lg, ws->cst, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, kin, N, D);
 }
 
 /* One two-way block over the batch. */
