@@ -246,8 +246,9 @@ static void check_refusals(void) {
 /* ------------------------------------------------------------------------ */
 
 /* The real decoder widths on a small grid (D 256, 8 heads, cross width 128),
- * so that the vectorised paths run; MLP width 512 keeps the reference fast. */
-enum { RD = 256, RG = 8, RN = RG * RG, RS = 128, RDI = 128, RH = 8, RMLP = 512, RM = 4,
+ * so that the vectorised paths run, on a 16 x 16 grid so that the online
+ * softmax spans several blocks per thread; MLP width 512 keeps it fast. */
+enum { RD = 256, RG = 16, RN = RG * RG, RS = 256, RDI = 128, RH = 8, RMLP = 512, RM = 4,
        RMH = 4, RMIC = 16, RU1 = 64, RU2 = 32, RL = 4 * RG };
 
 typedef struct {

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"predict", cmd_predict, "score images: scores, anomaly maps, overlays"},
     {"eval", cmd_eval, "evaluate on a dataset: metrics and an HTML report"},
     {"demo", cmd_demo, "run the detector on a built-in synthetic set"},
+    {"synth", cmd_synth, "write the synthetic inspection set"},
     {"segment", cmd_segment, "split images into objects (SAM or classical)"},
     {"selftest", cmd_selftest, "check against reference vector folders"},
     {"bench", cmd_bench, "benchmarks: per-stage timings and GFLOP/s"},

@@ -13,9 +13,14 @@ int cmd_predict(int argc, char **argv);
 int cmd_segment(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 
 /* Prints "anomem: <message>" to stderr and returns 1. */
 int cli_fail(const am_error *err);
+
+/* The value of a flag at argv[*i + 1] (advancing *i), or NULL after a usage
+ * error for `command`. */
+const char *cli_flag_value(const char *command, int argc, char **argv, int *i);
 
 /* Prints a usage error for `command` and returns 2. */
 int cli_usage(const char *command, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

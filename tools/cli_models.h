@@ -35,7 +35,5 @@ am_status cli_models_load(const cli_models *m, am_clip **clip, am_sam **sam, am_
 /* Sets OpenMP and OpenBLAS thread counts for the process (0: default). */
 void cli_set_threads(int32_t threads);
 
-/* The value of a flag at argv[*i + 1], or NULL after a usage error. */
-const char *cli_flag_value(const char *command, int argc, char **argv, int *i);
 
 #endif

@@ -71,7 +71,7 @@ static void render(int kind, int defect, am_rng *rng, int32_t size, uint8_t *rgb
     /* a bite: out of the ring, or a notch in the side of a pill or bar
      * (so the object's box, and with it its crop, keeps its size) */
     const float half = kind == 0 ? 0.45f : 0.3f;
-    const float bite_r2 = pl[0].r * pl[0].r * 0.09f;
+    const float bite_r2 = pl[0].r * pl[0].r * 0.16f;
     const float stain_r2 = pl[0].r * pl[0].r * (kind == 1 ? 0.05f : 0.06f);
     float bx = ax, by = ay;
     if (kind != 1) {

@@ -23,6 +23,7 @@
 #include <cblas.h>
 #include <jansson.h>
 #include <math.h>
+#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,8 +80,8 @@ typedef struct {
     float *h;                /* 2 x [B*T][widest token layer] */
     int64_t h_half;          /* offset of the second half of h */
     float *qt, *kt, *vt, *o; /* [B*T][Di] */
-    float *keys, *kin;       /* [B][N][D] */
-    float *lg;               /* logits: [B*T][N], [T*H][N] or [N][T*H] */
+    float *keys;             /* [B][N][D] */
+    float *lg;               /* logits [B*T][N], [T*H][N], [N][T*H]; W'^T [D][cols] */
     float *u, *z;            /* [T*H][D] */
     float *cst;              /* [T*H] */
     float *hyper;            /* [B][M][up2] */
@@ -121,6 +122,12 @@ struct sam_decoder {
 /* ------------------------------------------------------------------------ */
 /* Small numeric kernels                                                     */
 /* ------------------------------------------------------------------------ */
+
+/* Row stride of the in-kernel logits of th (token, head) columns: th
+ * rounded up to 16. */
+static int32_t logit_cols(int32_t th) {
+    return (th + 15) / 16 * 16;
+}
 
 /* e^x of n floats in place. */
 static void exp_inplace(float *x, int64_t n) {
@@ -700,7 +707,7 @@ am_status sam_decoder_create_random(const sam_decoder_config *cfg, uint64_t seed
 
 static void free_workspace(workspace *ws) {
     float *bufs[] = {ws->q,  ws->qpe, ws->x,   ws->y,   ws->sa,  ws->h,   ws->qt,
-                     ws->kt, ws->vt,  ws->o,   ws->keys, ws->kin, ws->lg,
+                     ws->kt, ws->vt,  ws->o,   ws->keys, ws->lg,
                      ws->u,  ws->z,   ws->cst, ws->hyper, ws->y1, ws->y2};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) am_free(bufs[i]);
     memset(ws, 0, sizeof *ws);
@@ -900,9 +907,9 @@ static am_status reserve(sam_decoder *dec, int32_t b, int32_t t, am_error *err) 
         {&ws->q, R * D},          {&ws->qpe, R * D},       {&ws->x, R * D},
         {&ws->y, R * D},          {&ws->sa, 4 * R * D},    {&ws->h, 2 * R * wide},
         {&ws->qt, R * Di},        {&ws->kt, R * Di},       {&ws->vt, R * Di},
-        {&ws->o, R * Di},         {&ws->keys, nb * N * D}, {&ws->kin, nb * N * D},
-        {&ws->lg, N * (R > nt * H ? R : nt * H)},     {&ws->u, nt * H * D},
-        {&ws->z, nt * H * D},     {&ws->cst, nt * H},
+        {&ws->o, R * Di},         {&ws->keys, nb * N * D},
+        {&ws->lg, (N > D ? N : D) * (R > logit_cols(nt * H) ? R : logit_cols(nt * H))},     {&ws->u, nt * H * D},
+        {&ws->z, nt * H * D},     {&ws->cst, logit_cols(nt * H)},
         {&ws->hyper, nb * M * c->up2},
         {&ws->y1, N * 4 * c->up1}, {&ws->y2, N * 16 * c->up2},
     };
@@ -961,28 +968,189 @@ static am_status self_attention(sam_decoder *dec, const attention *a, const floa
     return am_linear_forward(a->o, O, W, R, out, D, err);
 }
 
+#define I2T_ROWS 8 /* rows of the image-to-token kernel's register block */
+
+/* out[r][0..n) = bias[r] + sum_{j < nj} w[r][j] Z[j] for r < nr <= I2T_ROWS:
+ * rows of w are ldw floats apart, of Z ldz, of out ldo, of bias ldb (0: one
+ * vector for all rows); out may be bias.  A register block of 8 rows x 32
+ * columns (then 16, then a masked rest), so that each load of Z feeds 16
+ * FMAs. */
+static void weighted_rows(const float *w, int32_t ldw, int32_t nr, int32_t nj, const float *Z,
+                          int32_t ldz, int32_t n, const float *bias, int32_t ldb, float *out,
+                          int32_t ldo) {
+    int32_t c = 0;
+#if defined(__AVX512F__)
+    if (nr == I2T_ROWS) {
+        for (; c + 32 <= n; c += 32) {
+            __m512 acc[I2T_ROWS][2];
+            for (int32_t r = 0; r < I2T_ROWS; r++) {
+                acc[r][0] = _mm512_loadu_ps(bias + (int64_t)r * ldb + c);
+                acc[r][1] = _mm512_loadu_ps(bias + (int64_t)r * ldb + c + 16);
+            }
+            for (int32_t j = 0; j < nj; j++) {
+                const __m512 z0 = _mm512_loadu_ps(Z + (int64_t)j * ldz + c);
+                const __m512 z1 = _mm512_loadu_ps(Z + (int64_t)j * ldz + c + 16);
+                for (int32_t r = 0; r < I2T_ROWS; r++) {
+                    const __m512 a = _mm512_set1_ps(w[r * ldw + j]);
+                    acc[r][0] = _mm512_fmadd_ps(a, z0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(a, z1, acc[r][1]);
+                }
+            }
+            for (int32_t r = 0; r < I2T_ROWS; r++) {
+                _mm512_storeu_ps(out + (int64_t)r * ldo + c, acc[r][0]);
+                _mm512_storeu_ps(out + (int64_t)r * ldo + c + 16, acc[r][1]);
+            }
+        }
+        for (; c < n; c += 16) {
+            const __mmask16 m = n - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - c)) - 1u);
+            __m512 acc[I2T_ROWS];
+            for (int32_t r = 0; r < I2T_ROWS; r++)
+                acc[r] = _mm512_maskz_loadu_ps(m, bias + (int64_t)r * ldb + c);
+            for (int32_t j = 0; j < nj; j++) {
+                const __m512 z = _mm512_maskz_loadu_ps(m, Z + (int64_t)j * ldz + c);
+                for (int32_t r = 0; r < I2T_ROWS; r++)
+                    acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r * ldw + j]), z, acc[r]);
+            }
+            for (int32_t r = 0; r < I2T_ROWS; r++)
+                _mm512_mask_storeu_ps(out + (int64_t)r * ldo + c, m, acc[r]);
+        }
+    }
+#endif
+    for (int32_t r = 0; r < nr; r++)
+        for (int32_t cc = c; cc < n; cc++) {
+            float acc = bias[(int64_t)r * ldb + cc];
+            for (int32_t j = 0; j < nj; j++) acc += w[r * ldw + j] * Z[(int64_t)j * ldz + cc];
+            out[(int64_t)r * ldo + cc] = acc;
+        }
+}
+
+#define T2I_BLOCK 64 /* image rows per online-softmax step */
+
+/* S[j] = sum_x softmax_x(l[j])[x] keys[x] for j < rows, with logits
+ * l[j][x] = ut[:, j] . (keys[x] + pe[x]) (ut [D][logit_cols(rows)]), in one
+ * pass over the image rows: each thread keeps a running maximum, sum and
+ * weighted sum per j over its blocks of rows (rescaled when the maximum
+ * grows), and the threads' partials are merged at the end.  out is
+ * [rows][D]. */
+static am_status t2i_fused(const float *ut, int32_t rows, const float *keys, const float *pe,
+                           int64_t N, int32_t D, float *out, am_error *err) {
+    const int32_t nc = logit_cols(rows), threads = omp_get_max_threads();
+    const int64_t blocks = (N + T2I_BLOCK - 1) / T2I_BLOCK;
+    const size_t per = (size_t)2 * nc + (size_t)rows * D;
+    float *part = am_alloc((size_t)threads * per, sizeof *part, err);
+    if (!part) return AM_ERR_NOMEM;
+    int failed = 0;
+#pragma omp parallel num_threads(threads)
+    {
+        float *m = part + (size_t)omp_get_thread_num() * per, *sum = m + nc, *S = sum + nc;
+        float *kin = malloc((size_t)T2I_BLOCK * D * sizeof *kin);
+        float *l = malloc((size_t)T2I_BLOCK * nc * sizeof *l);
+        float *pt = malloc((size_t)nc * T2I_BLOCK * sizeof *pt);
+        float *zero = calloc((size_t)nc, sizeof *zero);
+        for (int32_t j = 0; j < nc; j++) {
+            m[j] = -INFINITY;
+            sum[j] = 0.0f;
+        }
+        memset(S, 0, (size_t)rows * D * sizeof *S);
+        if (!kin || !l || !pt || !zero) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t blk = 0; blk < blocks; blk++) {
+            if (failed) continue;
+            const int64_t x0 = blk * T2I_BLOCK;
+            const int32_t nr = (int32_t)(N - x0 < T2I_BLOCK ? N - x0 : T2I_BLOCK);
+            const float *kb = keys + x0 * D;
+            for (int64_t i = 0; i < (int64_t)nr * D; i++) kin[i] = kb[i] + pe[x0 * D + i];
+            for (int32_t r = 0; r < nr; r += I2T_ROWS)
+                weighted_rows(kin + (int64_t)r * D, D, nr - r < I2T_ROWS ? nr - r : I2T_ROWS, D,
+                              ut, nc, rows, zero, 0, l + (int64_t)r * nc, nc);
+            for (int32_t j = 0; j < rows; j++) {
+                float bm = l[j];
+                for (int32_t r = 1; r < nr; r++) bm = l[r * nc + j] > bm ? l[r * nc + j] : bm;
+                if (bm > m[j]) {
+                    const float scale = expf(m[j] - bm); /* 0 on the first block */
+                    sum[j] *= scale;
+                    float *Sj = S + (int64_t)j * D;
+#pragma omp simd
+                    for (int32_t c = 0; c < D; c++) Sj[c] *= scale;
+                    m[j] = bm;
+                }
+            }
+            for (int32_t r = 0; r < nr; r++) {
+#pragma omp simd
+                for (int32_t j = 0; j < rows; j++) l[r * nc + j] -= m[j];
+                exp_inplace(l + (int64_t)r * nc, rows);
+            }
+            for (int32_t j = 0; j < rows; j++) {
+                float s = 0.0f;
+                for (int32_t r = 0; r < nr; r++) {
+                    pt[(int64_t)j * T2I_BLOCK + r] = l[r * nc + j];
+                    s += l[r * nc + j];
+                }
+                sum[j] += s;
+            }
+            for (int32_t j0 = 0; j0 < rows; j0 += I2T_ROWS)
+                weighted_rows(pt + (int64_t)j0 * T2I_BLOCK, T2I_BLOCK,
+                              rows - j0 < I2T_ROWS ? rows - j0 : I2T_ROWS, nr, kb, D, D,
+                              S + (int64_t)j0 * D, D, S + (int64_t)j0 * D, D);
+        }
+        free(kin);
+        free(l);
+        free(pt);
+        free(zero);
+    }
+    if (failed) {
+        am_free(part);
+        return am_error_set(err, AM_ERR_NOMEM, "out of memory");
+    }
+    /* merge the threads' partials */
+    for (int32_t j = 0; j < rows; j++) {
+        float M = -INFINITY;
+        for (int32_t t = 0; t < threads; t++) M = part[t * per + j] > M ? part[t * per + j] : M;
+        double total = 0.0;
+        float *o = out + (int64_t)j * D;
+        memset(o, 0, (size_t)D * sizeof *o);
+        for (int32_t t = 0; t < threads; t++) {
+            const float *m = part + t * per;
+            if (m[j] == -INFINITY) continue;
+            const float w = expf(m[j] - M);
+            total += (double)w * m[nc + j];
+            const float *Sj = m + 2 * nc + (int64_t)j * D;
+            for (int32_t c = 0; c < D; c++) o[c] += w * Sj[c];
+        }
+        const float inv = (float)(1.0 / total);
+        for (int32_t c = 0; c < D; c++) o[c] *= inv;
+    }
+    am_free(part);
+    return AM_OK;
+}
+
 /* Reassociated token-to-image attention of one prompt: qt [tq][Di] query
- * projections, keys and kin [N][D]; writes the attention output before
- * out_proj to o [tq][Di]. */
-static void t2i_prompt(sam_decoder *dec, const attention *a, const float *qt, int32_t tq,
-                       const float *keys, const float *kin, float *o) {
+ * projections, keys [N][D]; writes the attention output before out_proj to
+ * o [tq][Di]. */
+static am_status t2i_prompt(sam_decoder *dec, const attention *a, const float *qt, int32_t tq,
+                            const float *keys, float *o, am_error *err) {
     workspace *ws = &dec->ws;
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
-    const int32_t N = dec->cfg.grid * dec->cfg.grid, rows = tq * H;
+    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
+    const int32_t rows = tq * H, nc = logit_cols(rows);
     const float scale = (float)(1.0 / sqrt((double)dh));
     for (int32_t h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, D, dh, scale, qt + h * dh, Di,
                     a->wk + (int64_t)h * dh * D, D, 0.0f, ws->u + (int64_t)h * D, H * D);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, N, D, 1.0f, ws->u, D, kin, D,
-                0.0f, ws->lg, N);
-    softmax_rows(ws->lg, rows, N);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, D, N, 1.0f, ws->lg, N, keys, D,
-                0.0f, ws->z, D);
+    memset(ws->lg, 0, (size_t)D * nc * sizeof *ws->lg);
+    for (int32_t j = 0; j < rows; j++)
+        for (int32_t c = 0; c < D; c++) ws->lg[(int64_t)c * nc + j] = ws->u[(int64_t)j * D + c];
+    am_status st = t2i_fused(ws->lg, rows, keys, dec->pe_tok, N, D, ws->z, err);
+    if (st != AM_OK) return st;
     for (int32_t h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, dh, D, 1.0f,
                     ws->z + (int64_t)h * D, H * D, a->wv + (int64_t)h * dh * D, D, 0.0f,
                     o + h * dh, Di);
     add_bias(o, tq, Di, Di, a->bv);
+    return AM_OK;
 }
 
 /* Token-to-image attention of block 0 for all R token rows at once against
@@ -1011,77 +1179,33 @@ static void project_values(sam_decoder *dec, const attention *a, const float *vt
                     a->wo + h * dh, Di, 0.0f, z + (int64_t)h * D, H * D);
 }
 
-#define I2T_ROWS 8 /* rows of the image-to-token kernel's register block */
-
-/* out[r][0..D) = bias + sum_{j < nj} w[r][j] Z[j] for r < nr <= I2T_ROWS
- * (w rows wstride apart, Z rows D floats, out rows D floats): a register
- * block of 8 rows x 32 columns, so that each load of Z feeds 16 FMAs. */
-static void weighted_rows(const float *w, int32_t wstride, int32_t nr, int32_t nj, const float *Z,
-                          int32_t D, const float *bias, float *out) {
+/* keys = row: written once and read only after the other prompts' work
+ * (far beyond the caches), so with streaming stores when aligned, which
+ * neither read the lines first nor evict the shared image side.  The caller
+ * fences after its loop. */
+static void store_row(const float *row, float *keys, int32_t D) {
     int32_t c = 0;
 #if defined(__AVX512F__)
-    if (nr == I2T_ROWS)
-        for (; c + 32 <= D; c += 32) {
-            __m512 acc[I2T_ROWS][2];
-            for (int32_t r = 0; r < I2T_ROWS; r++) {
-                acc[r][0] = _mm512_loadu_ps(bias + c);
-                acc[r][1] = _mm512_loadu_ps(bias + c + 16);
-            }
-            for (int32_t j = 0; j < nj; j++) {
-                const __m512 z0 = _mm512_loadu_ps(Z + (int64_t)j * D + c);
-                const __m512 z1 = _mm512_loadu_ps(Z + (int64_t)j * D + c + 16);
-                for (int32_t r = 0; r < I2T_ROWS; r++) {
-                    const __m512 a = _mm512_set1_ps(w[r * wstride + j]);
-                    acc[r][0] = _mm512_fmadd_ps(a, z0, acc[r][0]);
-                    acc[r][1] = _mm512_fmadd_ps(a, z1, acc[r][1]);
-                }
-            }
-            for (int32_t r = 0; r < I2T_ROWS; r++) {
-                _mm512_storeu_ps(out + (int64_t)r * D + c, acc[r][0]);
-                _mm512_storeu_ps(out + (int64_t)r * D + c + 16, acc[r][1]);
-            }
-        }
+    if ((uintptr_t)keys % 64 == 0)
+        for (; c + 16 <= D; c += 16) _mm512_stream_ps(keys + c, _mm512_loadu_ps(row + c));
 #endif
-    for (int32_t r = 0; r < nr; r++)
-        for (int32_t cc = c; cc < D; cc++) {
-            float acc = bias[cc];
-            for (int32_t j = 0; j < nj; j++) acc += w[r * wstride + j] * Z[(int64_t)j * D + cc];
-            out[(int64_t)r * D + cc] = acc;
-        }
+    for (; c < D; c++) keys[c] = row[c];
 }
 
-/* keys = row and kin = row + pe: rows written once and read only after
- * the other prompts' (far beyond the caches), so with streaming stores when
- * aligned, which neither read the lines first nor evict the shared image
- * side.  The caller fences after its loop. */
-static void store_keys(const float *row, const float *pe, float *keys, float *kin, int32_t D) {
-    int32_t c = 0;
-#if defined(__AVX512F__)
-    if (((uintptr_t)keys | (uintptr_t)kin) % 64 == 0)
-        for (; c + 16 <= D; c += 16) {
-            const __m512 v = _mm512_loadu_ps(row + c);
-            _mm512_stream_ps(keys + c, v);
-            _mm512_stream_ps(kin + c, _mm512_add_ps(v, _mm512_loadu_ps(pe + c)));
-        }
-#endif
-    for (; c < D; c++) {
-        keys[c] = row[c];
-        kin[c] = row[c] + pe[c];
-    }
-}
-
-/* The rest of an image-to-token attention, fused row by row: the logits
- * lg [N][T*H] (column t * H + h) plus cst, softmax over the tokens per head,
- * output sum_{t,h} a Z + bias, residual with base, LayerNorm into keys, and
- * kin = keys + pe. */
-static void i2t_finish(const float *lg, const float *cst, int32_t T, int32_t H, const float *Z,
-                       const float *bias, const float *base, const float *pe,
-                       const norm_params *norm, float *keys, float *kin, int64_t N, int32_t D) {
-    const int32_t TH = T * H;
+/* The image-to-token attention after its projections, fused row by row in
+ * blocks of 8 rows: logits either given (lg [N][T*H], column t * H + h) or
+ * computed here from kin = base + pe against wt [D][logit_cols] (the
+ * transposed s Wq_h^T k_t, zero-padded), plus cst; softmax over the tokens
+ * per head; output sum_{t,h} a Z + bias; residual with base; LayerNorm into
+ * keys (which may be base). */
+static void i2t_finish(const float *lg, const float *wt, const float *cst, int32_t T, int32_t H,
+                       const float *Z, const float *bias, const float *base, const float *pe,
+                       const norm_params *norm, float *keys, int64_t N, int32_t D) {
+    const int32_t TH = T * H, nc = logit_cols(TH);
     const int64_t blocks = (N + I2T_ROWS - 1) / I2T_ROWS;
 #pragma omp parallel
     {
-        float *a = malloc((size_t)I2T_ROWS * TH * sizeof *a);
+        float *a = malloc((size_t)I2T_ROWS * nc * sizeof *a);
         float *rows = malloc((size_t)I2T_ROWS * D * sizeof *rows);
         float mx[256], sum[256];
 #pragma omp for schedule(static)
@@ -1089,12 +1213,23 @@ static void i2t_finish(const float *lg, const float *cst, int32_t T, int32_t H, 
             if (!a || !rows) continue;
             const int64_t x0 = blk * I2T_ROWS;
             const int32_t nr = (int32_t)(N - x0 < I2T_ROWS ? N - x0 : I2T_ROWS);
-            for (int32_t r = 0; r < nr; r++) {
-                const int64_t x = x0 + r;
-                float *ar = a + (int64_t)r * TH;
-                const float *l = lg + x * TH;
+            if (wt) {
+                for (int32_t r = 0; r < nr; r++)
 #pragma omp simd
-                for (int32_t j = 0; j < TH; j++) ar[j] = l[j] + cst[j];
+                    for (int32_t c = 0; c < D; c++)
+                        rows[r * D + c] = base[(x0 + r) * D + c] + pe[(x0 + r) * D + c];
+                weighted_rows(rows, D, nr, D, wt, nc, TH, cst, 0, a, nc);
+            } else {
+                for (int32_t r = 0; r < nr; r++) {
+                    const float *l = lg + (x0 + r) * TH;
+#pragma omp simd
+                    for (int32_t j = 0; j < TH; j++) a[r * nc + j] = l[j] + cst[j];
+                }
+                /* the rows read after the FMA work: fetch them meanwhile */
+                for (int64_t q = 0; q < (int64_t)nr * D; q += 16) __builtin_prefetch(base + x0 * D + q);
+            }
+            for (int32_t r = 0; r < nr; r++) {
+                float *ar = a + (int64_t)r * nc;
                 for (int32_t h = 0; h < H; h++) mx[h] = ar[h];
                 for (int32_t t = 1; t < T; t++)
 #pragma omp simd
@@ -1113,19 +1248,14 @@ static void i2t_finish(const float *lg, const float *cst, int32_t T, int32_t H, 
 #pragma omp simd
                     for (int32_t h = 0; h < H; h++) ar[t * H + h] *= sum[h];
             }
-            /* the rows read after the FMA work: fetch them meanwhile */
-            for (int64_t q = 0; q < (int64_t)nr * D; q += 16) {
-                __builtin_prefetch(base + x0 * D + q);
-                __builtin_prefetch(pe + x0 * D + q);
-            }
-            weighted_rows(a, TH, nr, TH, Z, D, bias, rows);
+            weighted_rows(a, nc, nr, TH, Z, D, D, bias, 0, rows, D);
             for (int32_t r = 0; r < nr; r++) {
                 const int64_t x = x0 + r;
                 float *row = rows + (int64_t)r * D;
 #pragma omp simd
                 for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
                 layer_norm_row(row, row, D, norm->w, norm->b, LN_EPS);
-                store_keys(row, pe + x * D, keys + x * D, kin + x * D, D);
+                store_row(row, keys + x * D, D);
             }
         }
         free(a);
@@ -1160,26 +1290,31 @@ static void i2t_shared(sam_decoder *dec, const attention *a, const norm_params *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, Di, 1.0f, s->q, Di, bd,
                     Di, 0.0f, ws->lg, TH);
         project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-        i2t_finish(ws->lg, ws->cst, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm,
-                   ws->keys + b * N * D, ws->kin + b * N * D, N, D);
+        i2t_finish(ws->lg, NULL, ws->cst, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm,
+                   ws->keys + b * N * D, N, D);
     }
 }
 
 /* Reassociated image-to-token attention of prompt b (blocks after the
- * first): logits kin W'^T + cst by one GEMM, then the fused rest; updates
- * keys[b] and kin[b] in place. */
+ * first): W' = s Wq_h^T k_t per (token, head), transposed and padded for the
+ * fused kernel, which computes the logits from keys + pe itself; updates
+ * keys[b] in place. */
 static void i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *norm, int32_t b,
                        int32_t T) {
     workspace *ws = &dec->ws;
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
     const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
-    const int32_t TH = T * H;
+    const int32_t TH = T * H, nc = logit_cols(TH);
     const float scale = (float)(1.0 / sqrt((double)dh));
     const float *kt = ws->kt + (int64_t)b * T * Di;
-    float *keys = ws->keys + b * N * D, *kin = ws->kin + b * N * D;
+    float *keys = ws->keys + b * N * D;
     for (int32_t h = 0; h < H; h++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, dh, scale, kt + h * dh, Di,
                     a->wq + (int64_t)h * dh * D, D, 0.0f, ws->u + (int64_t)h * D, H * D);
+    memset(ws->lg, 0, (size_t)D * nc * sizeof *ws->lg);
+    for (int32_t j = 0; j < TH; j++)
+        for (int32_t c = 0; c < D; c++) ws->lg[(int64_t)c * nc + j] = ws->u[(int64_t)j * D + c];
+    memset(ws->cst, 0, (size_t)nc * sizeof *ws->cst);
     for (int32_t t = 0; t < T; t++)
         for (int32_t h = 0; h < H; h++) {
             float s = 0.0f;
@@ -1187,9 +1322,7 @@ static void i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *
             ws->cst[t * H + h] = s * scale;
         }
     project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, D, 1.0f, kin, D, ws->u, D,
-                0.0f, ws->lg, TH);
-    i2t_finish(ws->lg, ws->cst, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, kin, N, D);
+    i2t_finish(NULL, ws->lg, ws->cst, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, N, D);
 }
 
 /* One two-way block over the batch. */
@@ -1217,9 +1350,10 @@ static am_status run_block(sam_decoder *dec, int32_t l, const image_side *s0, in
     if (l == 0) {
         t2i_shared(dec, &bk->t2i, ws->qt, R, s0, ws->o);
     } else {
-        for (int32_t b = 0; b < B; b++)
-            t2i_prompt(dec, &bk->t2i, ws->qt + (int64_t)b * T * Di, T, ws->keys + b * N * D,
-                       ws->kin + b * N * D, ws->o + (int64_t)b * T * Di);
+        for (int32_t b = 0; st == AM_OK && b < B; b++)
+            st = t2i_prompt(dec, &bk->t2i, ws->qt + (int64_t)b * T * Di, T,
+                            ws->keys + b * N * D, ws->o + (int64_t)b * T * Di, err);
+        if (st != AM_OK) return st;
     }
     st = am_linear_forward(bk->t2i.o, ws->o, Di, R, ws->y, D, err);
     if (st != AM_OK) return st;
@@ -1296,9 +1430,10 @@ am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int3
         }
     st = am_linear_forward(dec->final_attn.q, xf, D, Rf, ws->qt, Di, err);
     if (st != AM_OK) return st;
-    for (int32_t b = 0; b < B; b++)
-        t2i_prompt(dec, &dec->final_attn, ws->qt + (int64_t)b * tf * Di, tf, ws->keys + b * N * D,
-                   ws->kin + b * N * D, ws->o + (int64_t)b * tf * Di);
+    for (int32_t b = 0; st == AM_OK && b < B; b++)
+        st = t2i_prompt(dec, &dec->final_attn, ws->qt + (int64_t)b * tf * Di, tf,
+                        ws->keys + b * N * D, ws->o + (int64_t)b * tf * Di, err);
+    if (st != AM_OK) return st;
     st = am_linear_forward(dec->final_attn.o, ws->o, Di, Rf, xf, D, err);
     if (st != AM_OK) return st;
     add_into(qf, qf, xf, Rf * D);
