@@ -117,7 +117,7 @@ static void check_model(const char *model) {
         const int32_t T = 5 + ns;
         float tokens_out[13 * 16], image_out[64 * 16], iou[4], lowres[4 * 32 * 32];
         sam_decoder_trace trace = {tokens_out, image_out};
-        CHECK_OK(sam_decoder_run(dec, sparse, 1, ns, mask_input ? dense : NULL, iou, &trace,
+        CHECK_OK(sam_decoder_run(dec, sparse, 1, ns, mask_input ? dense : NULL, 0, iou, &trace,
                                  &err));
         CHECK_OK(sam_decoder_masks(dec, 0, 0xf, lowres, &err));
         e = max_diff(tokens_out, ref("pred.%d.tokens_out", k), T * D);
@@ -167,7 +167,7 @@ static void check_model(const char *model) {
                              (float)((y * ((double)nh / H) + 0.5) / S)};
         CHECK_OK(sam_decoder_embed_sparse(dec, uv, &one, 1, NULL, sparse + p * 2 * D, &ns, &err));
     }
-    CHECK_OK(sam_decoder_run(dec, sparse, 16, 2, NULL, iou, NULL, &err));
+    CHECK_OK(sam_decoder_run(dec, sparse, 16, 2, NULL, 0xe, iou, NULL, &err));
     double worst_cl = 0, worst_ci = 0;
     for (int p = 0; p < 16; p++) {
         CHECK_OK(sam_decoder_masks(dec, p, 0xe, lowres, &err));
@@ -184,16 +184,25 @@ static void check_model(const char *model) {
 
     /* a prompt decodes the same alone as in a batch */
     float iou1[4], lowres1[3 * 32 * 32];
-    CHECK_OK(sam_decoder_run(dec, sparse + 5 * 2 * D, 1, 2, NULL, iou1, NULL, &err));
+    CHECK_OK(sam_decoder_run(dec, sparse + 5 * 2 * D, 1, 2, NULL, 0xe, iou1, NULL, &err));
     CHECK_OK(sam_decoder_masks(dec, 0, 0xe, lowres1, &err));
-    CHECK_OK(sam_decoder_run(dec, sparse, 16, 2, NULL, iou, NULL, &err));
+    CHECK_OK(sam_decoder_run(dec, sparse, 16, 2, NULL, 0xe, iou, NULL, &err));
     CHECK_OK(sam_decoder_masks(dec, 5, 0xe, lowres, &err));
     e = max_diff(lowres1, lowres, 3 * L * L);
     printf("%s: batch of 16 vs alone: iou %.3g, lowres %.3g\n", model, max_diff(iou1, iou + 20, 4), e);
     CHECK(max_diff(iou1, iou + 20, 4) <= 1e-6, "batch vs single iou");
     CHECK(e <= 1e-4, "batch vs single masks %g", e);
+    /* skipping mask token 0 in the final attention changes nothing else */
+    float iou_all[16 * 4], lowres_all[3 * 32 * 32];
+    CHECK_OK(sam_decoder_run(dec, sparse, 16, 2, NULL, 0, iou_all, NULL, &err));
+    CHECK_OK(sam_decoder_masks(dec, 5, 0xe, lowres_all, &err));
+    CHECK(max_diff(iou_all, iou, 16 * 4) <= 1e-6 && max_diff(lowres_all, lowres, 3 * L * L) <= 1e-4,
+          "tokens 1..3 alone as with all four: iou %g, lowres %g", max_diff(iou_all, iou, 16 * 4),
+          max_diff(lowres_all, lowres, 3 * L * L));
     /* bad arguments */
-    CHECK(sam_decoder_masks(dec, 16, 1, lowres, &err) == AM_ERR_ARGUMENT, "prompt out of range");
+    CHECK_OK(sam_decoder_run(dec, sparse, 16, 2, NULL, 0xe, iou, NULL, &err));
+    CHECK(sam_decoder_masks(dec, 0, 1, lowres, &err) == AM_ERR_ARGUMENT, "token 0 not decoded");
+    CHECK(sam_decoder_masks(dec, 16, 2, lowres, &err) == AM_ERR_ARGUMENT, "prompt out of range");
     CHECK(sam_decoder_masks(dec, 0, 0x10, lowres, &err) == AM_ERR_ARGUMENT, "token mask");
     const int32_t bad_label = 2;
     CHECK(sam_decoder_embed_sparse(dec, sparse, &bad_label, 1, NULL, sparse, &ns, &err) ==
@@ -621,7 +630,7 @@ static void check_real_width(void) {
         CHECK_OK(sam_decoder_embed_sparse(dec, uv1, &one, 1, box, sparse + 3 * RD, &ns1, &err));
         CHECK(ns0 == 3 && ns1 == 3, "3 sparse tokens each");
         float iou[2 * RM], lowres[RM * RL * RL];
-        CHECK_OK(sam_decoder_run(dec, sparse, 2, 3, NULL, iou, NULL, &err));
+        CHECK_OK(sam_decoder_run(dec, sparse, 2, 3, NULL, 0, iou, NULL, &err));
         double worst_iou = 0, worst_mask = 0, scale = 0;
         for (int b = 0; b < 2; b++) {
             double ref_iou[RM], ref_masks[RM * RL * RL];
@@ -667,8 +676,8 @@ static void check_random(void) {
     CHECK_OK(sam_decoder_embed_sparse(a, uv, &one, 1, NULL, tok, &ns, &err));
     CHECK_OK(sam_decoder_set_image(a, emb, &err));
     CHECK_OK(sam_decoder_set_image(b, emb, &err));
-    CHECK_OK(sam_decoder_run(a, tok, 1, ns, NULL, iou_a, NULL, &err));
-    CHECK_OK(sam_decoder_run(b, tok, 1, ns, NULL, iou_b, NULL, &err));
+    CHECK_OK(sam_decoder_run(a, tok, 1, ns, NULL, 1, iou_a, NULL, &err));
+    CHECK_OK(sam_decoder_run(b, tok, 1, ns, NULL, 1, iou_b, NULL, &err));
     CHECK_OK(sam_decoder_masks(a, 0, 1, la, &err));
     CHECK_OK(sam_decoder_masks(b, 0, 1, lb, &err));
     CHECK(memcmp(iou_a, iou_b, sizeof iou_a) == 0 && memcmp(la, lb, sizeof la) == 0,

@@ -91,7 +91,8 @@ static am_status decode64(am_sam *sam, am_error *err) {
         st = sam_decoder_embed_sparse(dec, uv, &one, 1, NULL, sparse + (int64_t)p * 2 * D, &ns,
                                       err);
     }
-    if (st == AM_OK) st = sam_decoder_run(dec, sparse, DECODER_PROMPTS, 2, NULL, iou, NULL, err);
+    if (st == AM_OK)
+        st = sam_decoder_run(dec, sparse, DECODER_PROMPTS, 2, NULL, 0xe, iou, NULL, err);
     for (int32_t p = 0; st == AM_OK && p < DECODER_PROMPTS; p++)
         st = sam_decoder_masks(dec, p, 0xe, lowres, err);
     free(sparse);

@@ -95,6 +95,7 @@ int cli_models_parse(cli_models *m, const char *command, int argc, char **argv, 
     }
     if (strcmp(flag, "--precision") == 0) {
         if (!(v = cli_flag_value(command, argc, argv, i))) return -1;
+        m->precision_given = 1;
         if (strcmp(v, "f32") == 0) m->precision = AM_PRECISION_F32;
         else if (strcmp(v, "bf16") == 0) m->precision = AM_PRECISION_BF16;
         else {

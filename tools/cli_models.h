@@ -12,6 +12,7 @@ typedef struct {
     const char *clip_config; /* --clip-config */
     const char *sam_config;  /* --sam-config */
     am_precision precision;
+    int precision_given; /* --precision was on the command line */
     int32_t threads;
     am_detector_params detector;
     const char *object; /* --object */

@@ -13,7 +13,8 @@ static void help(void) {
            "Generates a synthetic inspection set (three products, scratches, missing pieces,\n"
            "stains, wrong colours, with masks) in DIR/data, then evaluates it few-shot (2 shots)\n"
            "and zero-shot into DIR/few-shot and DIR/zero-shot (default DIR: demo-out).\n"
-           "Without --clip or $ANOMEM_CLIP it uses a seeded random-weight CLIP architecture.\n\n%s",
+           "Without --clip or $ANOMEM_CLIP it uses a seeded random-weight CLIP architecture.\n"
+           "Defaults: bf16, augmentations identity + horizontal flip.\n\n%s",
            cli_models_help);
 }
 
@@ -36,7 +37,9 @@ int cmd_demo(int argc, char **argv) {
     }
     int real = m.clip || getenv("ANOMEM_CLIP");
     if (!real) m.clip = "random:0";
-    /* the demo keeps two augmentations so it runs in minutes on two cores */
+    /* the demo runs in bf16 with two augmentations so that it takes minutes,
+     * not tens of minutes, on two cores */
+    if (!m.precision_given) m.precision = AM_PRECISION_BF16;
     if (!m.detector.augmentations || m.detector.augmentations == AM_AUG_ALL)
         m.detector.augmentations = AM_AUG_IDENTITY | AM_AUG_HFLIP;
     char data[4096], few[4096], zero[4096];

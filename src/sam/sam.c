@@ -304,7 +304,8 @@ am_status am_sam_predict(am_sam *sam, const am_sam_prompt *prompt, int32_t multi
                                       prompt->box ? box_uv : NULL, sparse, &ns, err);
     if (st == AM_OK && prompt->mask_input)
         st = sam_decoder_embed_dense(sam->dec, prompt->mask_input, dense, err);
-    if (st == AM_OK) st = sam_decoder_run(sam->dec, sparse, 1, ns, dense, iou, NULL, err);
+    const uint32_t bits = multimask ? ((1u << M) - 1u) & ~1u : 1u;
+    if (st == AM_OK) st = sam_decoder_run(sam->dec, sparse, 1, ns, dense, bits, iou, NULL, err);
     const int32_t count = multimask ? M - 1 : 1;
     const int64_t HW = (int64_t)sam->width * sam->height;
     if (st == AM_OK) {
@@ -314,10 +315,7 @@ am_status am_sam_predict(am_sam *sam, const am_sam_prompt *prompt, int32_t multi
         if (!out->logits || !out->iou || !out->lowres)
             st = am_error_set(err, AM_ERR_NOMEM, "out of memory");
     }
-    if (st == AM_OK) {
-        const uint32_t bits = multimask ? ((1u << M) - 1u) & ~1u : 1u;
-        st = sam_decoder_masks(sam->dec, 0, bits, out->lowres, err);
-    }
+    if (st == AM_OK) st = sam_decoder_masks(sam->dec, 0, bits, out->lowres, err);
     float *scratch = NULL;
     if (st == AM_OK) {
         scratch = am_alloc((size_t)sam_postprocess_scratch_floats(L, S, sam->input_h,

@@ -608,7 +608,8 @@ static am_status decode_crop(crop_ctx *cx, const double *grid, int32_t n_points,
             st = sam_decoder_embed_sparse(dec, uv, &one, 1, NULL, sparse + (int64_t)i * 2 * D,
                                           &ns, err);
         }
-        if (st == AM_OK) st = sam_decoder_run(dec, sparse, nb, 2, NULL, iou, NULL, err);
+        const uint32_t multimask = ((1u << M) - 1u) & ~1u;
+        if (st == AM_OK) st = sam_decoder_run(dec, sparse, nb, 2, NULL, multimask, iou, NULL, err);
         /* the IoU filter, then the low-res masks of what must be upscaled */
         int32_t nu = 0;
         for (int32_t i = 0; st == AM_OK && i < nb; i++) {

@@ -86,7 +86,8 @@ typedef struct {
     float *cst;              /* [T*H] */
     float *hyper;            /* [B][M][up2] */
     float *y1, *y2;          /* [N][4 up1], [4N][4 up2] */
-    int32_t run_b, run_t;    /* the last run (0: none) */
+    int32_t run_b;           /* prompts of the last run (0: none) */
+    uint32_t run_tokens;     /* mask tokens it decoded */
 } workspace;
 
 struct sam_decoder {
@@ -1058,7 +1059,10 @@ static am_status t2i_fused(const float *ut, int32_t rows, const float *keys, con
         }
 #pragma omp for schedule(static)
         for (int64_t blk = 0; blk < blocks; blk++) {
-            if (failed) continue;
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) continue;
             const int64_t x0 = blk * T2I_BLOCK;
             const int32_t nr = (int32_t)(N - x0 < T2I_BLOCK ? N - x0 : T2I_BLOCK);
             const float *kb = keys + x0 * D;
@@ -1198,19 +1202,28 @@ static void store_row(const float *row, float *keys, int32_t D) {
  * transposed s Wq_h^T k_t, zero-padded), plus cst; softmax over the tokens
  * per head; output sum_{t,h} a Z + bias; residual with base; LayerNorm into
  * keys (which may be base). */
-static void i2t_finish(const float *lg, const float *wt, const float *cst, int32_t T, int32_t H,
-                       const float *Z, const float *bias, const float *base, const float *pe,
-                       const norm_params *norm, float *keys, int64_t N, int32_t D) {
+static am_status i2t_finish(const float *lg, const float *wt, const float *cst, int32_t T,
+                            int32_t H, const float *Z, const float *bias, const float *base,
+                            const float *pe, const norm_params *norm, float *keys, int64_t N,
+                            int32_t D, am_error *err) {
     const int32_t TH = T * H, nc = logit_cols(TH);
     const int64_t blocks = (N + I2T_ROWS - 1) / I2T_ROWS;
+    int failed = 0;
 #pragma omp parallel
     {
         float *a = malloc((size_t)I2T_ROWS * nc * sizeof *a);
         float *rows = malloc((size_t)I2T_ROWS * D * sizeof *rows);
         float mx[256], sum[256];
+        if (!a || !rows) {
+#pragma omp atomic write
+            failed = 1;
+        }
 #pragma omp for schedule(static)
         for (int64_t blk = 0; blk < blocks; blk++) {
-            if (!a || !rows) continue;
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) continue;
             const int64_t x0 = blk * I2T_ROWS;
             const int32_t nr = (int32_t)(N - x0 < I2T_ROWS ? N - x0 : I2T_ROWS);
             if (wt) {
@@ -1264,6 +1277,7 @@ static void i2t_finish(const float *lg, const float *wt, const float *cst, int32
         _mm_sfence();
 #endif
     }
+    return failed ? am_error_set(err, AM_ERR_NOMEM, "out of memory") : AM_OK;
 }
 
 /* Image-to-token attention of block 0, per prompt: the logits from the
@@ -1271,8 +1285,8 @@ static void i2t_finish(const float *lg, const float *wt, const float *cst, int32
  * matrix of the prompt's key projections (column t * H + h holds head h of
  * token t's key, scaled), which gives them in row layout; then the fused
  * rest with keys0 as the residual. */
-static void i2t_shared(sam_decoder *dec, const attention *a, const norm_params *norm,
-                       const image_side *s, int32_t B, int32_t T) {
+static am_status i2t_shared(sam_decoder *dec, const attention *a, const norm_params *norm,
+                            const image_side *s, int32_t B, int32_t T, am_error *err) {
     workspace *ws = &dec->ws;
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
     const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
@@ -1290,17 +1304,19 @@ static void i2t_shared(sam_decoder *dec, const attention *a, const norm_params *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, Di, 1.0f, s->q, Di, bd,
                     Di, 0.0f, ws->lg, TH);
         project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-        i2t_finish(ws->lg, NULL, ws->cst, T, H, ws->z, a->bo, s->keys, dec->pe_tok, norm,
-                   ws->keys + b * N * D, N, D);
+        const am_status st = i2t_finish(ws->lg, NULL, ws->cst, T, H, ws->z, a->bo, s->keys,
+                                        dec->pe_tok, norm, ws->keys + b * N * D, N, D, err);
+        if (st != AM_OK) return st;
     }
+    return AM_OK;
 }
 
 /* Reassociated image-to-token attention of prompt b (blocks after the
  * first): W' = s Wq_h^T k_t per (token, head), transposed and padded for the
  * fused kernel, which computes the logits from keys + pe itself; updates
  * keys[b] in place. */
-static void i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *norm, int32_t b,
-                       int32_t T) {
+static am_status i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *norm,
+                            int32_t b, int32_t T, am_error *err) {
     workspace *ws = &dec->ws;
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
     const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
@@ -1322,7 +1338,8 @@ static void i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *
             ws->cst[t * H + h] = s * scale;
         }
     project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-    i2t_finish(NULL, ws->lg, ws->cst, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, N, D);
+    return i2t_finish(NULL, ws->lg, ws->cst, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, N,
+                      D, err);
 }
 
 /* One two-way block over the batch. */
@@ -1372,21 +1389,24 @@ static am_status run_block(sam_decoder *dec, int32_t l, const image_side *s0, in
     st = am_linear_forward(bk->i2t.k, ws->x, D, R, ws->kt, Di, err);
     if (st == AM_OK) st = am_linear_forward(bk->i2t.v, ws->q, D, R, ws->vt, Di, err);
     if (st != AM_OK) return st;
-    if (l == 0) {
-        i2t_shared(dec, &bk->i2t, &bk->norm[3], s0, B, T);
-    } else {
-        for (int32_t b = 0; b < B; b++) i2t_prompt(dec, &bk->i2t, &bk->norm[3], b, T);
-    }
-    return AM_OK;
+    if (l == 0) return i2t_shared(dec, &bk->i2t, &bk->norm[3], s0, B, T, err);
+    for (int32_t b = 0; st == AM_OK && b < B; b++)
+        st = i2t_prompt(dec, &bk->i2t, &bk->norm[3], b, T, err);
+    return st;
 }
 
 am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int32_t Ns,
-                          const float *dense, float *iou, const sam_decoder_trace *trace,
-                          am_error *err) {
+                          const float *dense, uint32_t tokens, float *iou,
+                          const sam_decoder_trace *trace, am_error *err) {
     const sam_decoder_config *c = &dec->cfg;
     const int32_t D = c->embed_dim, Di = c->cross_dim, M = c->num_mask_tokens;
     if (!dec->has_image)
         return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: no image set");
+    const uint32_t all = (uint32_t)((1ull << M) - 1u);
+    if (tokens >> M)
+        return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: token mask 0x%x for %d tokens",
+                            tokens, M);
+    if (tokens == 0 || (trace && trace->tokens_out)) tokens = all;
     if (B < 1 || B > 65536 || Ns < 0 || Ns > 64)
         return am_error_set(err, AM_ERR_ARGUMENT,
                             "SAM decoder: %d prompts of %d sparse tokens (1..65536 prompts, at "
@@ -1415,14 +1435,21 @@ am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int3
         st = run_block(dec, l, s0, B, T, err);
         if (st != AM_OK) return st;
     }
-    /* final token-to-image attention, for the IoU and mask tokens only
-     * unless every token's output is traced */
-    const int32_t tf = trace && trace->tokens_out ? T : 1 + M;
+    /* the final token-to-image attention (per token: each query only meets
+     * the image) for the IoU token and the wanted mask tokens, or for every
+     * token when traced; pos[m] is mask token m's row among them */
+    int32_t fin[1 + MAX_MASK_TOKENS + 64], pos[MAX_MASK_TOKENS], tf = 0;
+    const int every = trace && trace->tokens_out;
+    for (int32_t t = 0; t < T; t++) {
+        const int mask_token = t >= 1 && t <= M;
+        if (mask_token) pos[t - 1] = tokens >> (t - 1) & 1u ? tf : -1;
+        if (t == 0 || every || (mask_token && pos[t - 1] >= 0)) fin[tf++] = t;
+    }
     const int64_t Rf = (int64_t)B * tf;
     float *qf = ws->y, *xf = ws->x;
     for (int32_t b = 0; b < B; b++)
-        for (int32_t t = 0; t < tf; t++) {
-            const int64_t src = ((int64_t)b * T + t) * D, dst = ((int64_t)b * tf + t) * D;
+        for (int32_t i = 0; i < tf; i++) {
+            const int64_t src = ((int64_t)b * T + fin[i]) * D, dst = ((int64_t)b * tf + i) * D;
             for (int32_t k = 0; k < D; k++) {
                 qf[dst + k] = ws->q[src + k];
                 xf[dst + k] = ws->q[src + k] + ws->qpe[src + k];
@@ -1445,12 +1472,13 @@ am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int3
     const int64_t hid = ws->h_half;
     st = mlp_forward(&dec->iou_head, qf, (int64_t)tf * D, B, iou, M, ws->h, ws->h + hid, err);
     for (int32_t m = 0; st == AM_OK && m < M; m++)
-        st = mlp_forward(&dec->hyper[m], qf + (int64_t)(1 + m) * D, (int64_t)tf * D, B,
-                         ws->hyper + (int64_t)m * c->up2, (int64_t)M * c->up2, ws->h,
-                         ws->h + hid, err);
+        if (pos[m] >= 0)
+            st = mlp_forward(&dec->hyper[m], qf + (int64_t)pos[m] * D, (int64_t)tf * D, B,
+                             ws->hyper + (int64_t)m * c->up2, (int64_t)M * c->up2, ws->h,
+                             ws->h + hid, err);
     if (st != AM_OK) return st;
     ws->run_b = B;
-    ws->run_t = T;
+    ws->run_tokens = tokens;
     return AM_OK;
 }
 
@@ -1469,9 +1497,10 @@ am_status sam_decoder_masks(sam_decoder *dec, int32_t prompt, uint32_t token_mas
     if (prompt < 0 || prompt >= ws->run_b)
         return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: prompt %d of a batch of %d",
                             prompt, ws->run_b);
-    if (token_mask == 0 || token_mask >> M)
-        return am_error_set(err, AM_ERR_ARGUMENT, "SAM decoder: token mask 0x%x for %d tokens",
-                            token_mask, M);
+    if (token_mask == 0 || token_mask >> M || (token_mask & ~ws->run_tokens))
+        return am_error_set(err, AM_ERR_ARGUMENT,
+                            "SAM decoder: token mask 0x%x for %d tokens (the run decoded 0x%x)",
+                            token_mask, M, ws->run_tokens);
     int32_t sel[MAX_MASK_TOKENS], ns = 0;
     for (int32_t t = 0; t < M; t++)
         if (token_mask >> t & 1u) sel[ns++] = t;

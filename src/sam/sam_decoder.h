@@ -105,16 +105,18 @@ typedef struct {
  * Runs B prompts of Ns sparse tokens each (sparse [B][Ns][D]) through the
  * two-way transformer against the image of sam_decoder_set_image.  dense is
  * NULL (no mask input) or one [D][G][G] dense embedding shared by the batch.
- * iou receives [B][M] predictions of all mask tokens.  The state of every
- * prompt is kept for sam_decoder_masks until the next run.
+ * tokens: bit t set when mask token t's mask may be asked for (0: all); the
+ * final attention skips the others (exactly: each token meets only the
+ * image there).  iou receives [B][M] predictions of all mask tokens.  The
+ * state of every prompt is kept for sam_decoder_masks until the next run.
  */
 am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t n_prompts,
-                          int32_t n_sparse, const float *dense, float *iou,
+                          int32_t n_sparse, const float *dense, uint32_t tokens, float *iou,
                           const sam_decoder_trace *trace, am_error *err);
 
 /* Low-resolution mask logits of prompt `prompt` of the last run for the mask
- * tokens whose bit is set in token_mask (bit t: token t, 0 <= t < M), written
- * in token order to out [popcount][4G][4G]. */
+ * tokens whose bit is set in token_mask (bit t: token t, 0 <= t < M; each
+ * among the run's tokens), written in token order to out [popcount][4G][4G]. */
 am_status sam_decoder_masks(sam_decoder *dec, int32_t prompt, uint32_t token_mask, float *out,
                             am_error *err);
 
