@@ -564,6 +564,18 @@ static void test_elementwise(void) {
     double xerr = 0;
     for (int i = 0; i < N; i++) xerr = fmax(xerr, fabs(g[i] / exp((double)e[i]) - 1));
     CHECK(xerr < 3e-7, "exp relative error %.3g", xerr);
+    /* Softmax rows (ld > n), including a row with a huge spread. */
+    float sm[2][8] = {{1, 2, 3, 4, 5, -1, 0, 0}, {-100, 50, 0, 50, 3, 99, 0, 0}};
+    am_softmax_rows(&sm[0][0], 8, 2, 6, 1);
+    double serr = 0;
+    const double in[2][6] = {{1, 2, 3, 4, 5, -1}, {-100, 50, 0, 50, 3, 99}};
+    for (int r = 0; r < 2; r++) {
+        double mx = -1e300, sum = 0;
+        for (int i = 0; i < 6; i++) mx = fmax(mx, in[r][i]);
+        for (int i = 0; i < 6; i++) sum += exp(in[r][i] - mx);
+        for (int i = 0; i < 6; i++) serr = fmax(serr, fabs(sm[r][i] - exp(in[r][i] - mx) / sum));
+    }
+    CHECK(serr < 1e-7 && sm[0][6] == 0 && sm[1][7] == 0, "softmax error %.3g", serr);
     free(g);
     free(e);
 }

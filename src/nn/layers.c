@@ -218,16 +218,6 @@ void am_softmax_rows(float *x, int64_t ld, int64_t rows, int64_t n, int32_t thre
     for (int64_t r = 0; r < rows; r++) softmax_row(x + r * ld, n);
 }
 
-void am_add_rows(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t rows, int64_t dim,
-                 int32_t threads) {
-#pragma omp parallel for num_threads(team(threads)) schedule(static) if (rows * dim > 65536)
-    for (int64_t r = 0; r < rows; r++) {
-        float *yr = y + r * ldy;
-        const float *xr = x + r * ldx;
-        for (int64_t i = 0; i < dim; i++) yr[i] += xr[i];
-    }
-}
-
 /* Row i of a sequence's query or key/value rows. */
 static inline int64_t seq_row(int64_t first, const int32_t *index, int64_t i) {
     return index ? index[i] : first + i;

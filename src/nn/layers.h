@@ -1,7 +1,7 @@
 /* layers.h - the transformer building blocks other than GEMMs, on row-major
- * float32 matrices: LayerNorm, exact (erf) GELU, a vectorisable exp, softmax,
- * residual adds, and a direct multi-head attention kernel for many short
- * sequences at once.  Each takes a thread count and runs its rows in an OpenMP
+ * float32 matrices: LayerNorm (alone or fused with a residual add), exact
+ * (erf) GELU, a vectorisable exp, softmax, and a direct multi-head attention
+ * kernel for many sequences at once.  Each takes a thread count and runs its rows in an OpenMP
  * loop of that many threads (0: OpenMP's default); none calls BLAS, so none
  * may be called from inside an OpenMP parallel region of the caller. */
 #ifndef AM_NN_LAYERS_H
@@ -37,10 +37,6 @@ void am_exp_inplace(float *x, int64_t n);
 
 /* Softmax of each of `rows` rows of n values (rows ld floats apart), in place. */
 void am_softmax_rows(float *x, int64_t ld, int64_t rows, int64_t n, int32_t threads);
-
-/* y[r][:] += x[r][:] for r < rows over `dim` values. */
-void am_add_rows(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t rows, int64_t dim,
-                 int32_t threads);
 
 /*
  * Multi-head scaled dot-product attention over many independent sequences.
