@@ -586,6 +586,11 @@ am_status am_detect_objects(am_sam *sam, const am_image *image, const am_detecto
                             am_object_box **boxes, int32_t *n_boxes, am_error *err);
 void am_boxes_free(am_object_box *boxes);
 
+/* The selection rules applied to masks the SAM generator made (as
+ * am_detect_objects does with SAM): boxes largest first. */
+am_status am_objects_from_sam_masks(const am_sam_masks *masks, const am_detector_params *params,
+                                    am_object_box **boxes, int32_t *n_boxes, am_error *err);
+
 /* Writes an anomaly map as a 16-bit gray PNG: pixel = round(value / scale),
  * with scale = max(map) / 65535 (1 when the map is all zero) returned in
  * *scale so that value = pixel * scale recovers the map. */

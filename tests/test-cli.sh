@@ -45,6 +45,10 @@ check "segment candles" "$cli" segment "${candles[0]}" --out "$tmp/seg"
 stem=$(basename "${candles[0]}" .JPG)
 check "4 candles" test "$(grep -c '"bbox"' "$tmp/seg/$stem.objects.json")" -eq 4
 check "boxes drawn" test -s "$tmp/seg/$stem.objects.png"
+check "segment with SAM" "$cli" segment --sam "$shared/vectors/sam-tiny/model.safetensors" --points-per-side 4 --pred-iou-thresh 0.39 --stability-score-thresh 0.45 "${candles[0]}" --out "$tmp/segsam"
+check "SAM records" grep -q '"predicted_iou"' "$tmp/segsam/$stem.masks.json"
+check "SAM label image" test -s "$tmp/segsam/$stem.masks.png"
+check "SAM objects" test -s "$tmp/segsam/$stem.objects.json"
 
 # errors: exit status and key words
 fails_with "missing file" 1 "cannot open" "$cli" info "$tmp/nope.pt"

@@ -727,6 +727,11 @@ int main(void) {
                          .n_global = 1};
     test_synthetic(&d, 13, "grid 5 window 2", AM_PRECISION_F32);
     test_synthetic(&d, 13, "grid 5 window 2", AM_PRECISION_BF16);
+    /* head width 80 (vit_h's; the P.V tile of 5 vectors), grid 4 padded to 6. */
+    const small_cfg e = {.G = 4, .P = 2, .C = 160, .depth = 2, .heads = 2, .M = 64, .window = 3,
+                         .O = 8, .global = {0}, .n_global = 1};
+    test_synthetic(&e, 14, "head width 80", AM_PRECISION_F32);
+    test_synthetic(&e, 14, "head width 80", AM_PRECISION_BF16);
     test_refusals();
     return check_summary();
 }

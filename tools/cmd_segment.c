@@ -9,15 +9,19 @@
 
 #include "cli.h"
 #include "cli_models.h"
+#include "segment_sam_raw.h"
 
 static void help(void) {
     printf("usage: anomem segment [--sam FILE] IMAGE... --out DIR\n\n"
            "Splits each image into objects (SAM's automatic mask generator, or the classical\n"
            "segmenter for plain backgrounds without --sam) and keeps the objects the detector\n"
-           "would use.  Writes DIR/<name>.objects.json and DIR/<name>.objects.png.\n\n"
+           "would use.  Writes DIR/<name>.objects.json and DIR/<name>.objects.png; with --sam\n"
+           "also every generated mask: DIR/<name>.masks.json and the label image\n"
+           "DIR/<name>.masks.png.\n\n"
            "  --sam FILE  --sam-config FILE  --precision f32|bf16  --threads N\n"
            "  --param NAME=VALUE   selection parameters (max_objects, max_object_fraction,\n"
-           "                       min_object_fraction, nested_fraction, crop_grow)\n");
+           "                       min_object_fraction, nested_fraction, crop_grow)\n%s",
+           segment_sam_help);
 }
 
 /* Draws a 2-pixel red rectangle outline. */
@@ -35,18 +39,28 @@ static void draw_box(am_image *img, const am_object_box *b) {
             }
 }
 
-static am_status segment_one(am_sam *sam, const am_detector_params *params, const char *path,
-                             const char *out, am_error *err) {
+static am_status segment_one(am_sam *sam, const am_amg_params *amg,
+                             const am_detector_params *params, const char *path, const char *out,
+                             am_error *err) {
     am_image img = {0};
     am_object_box *boxes = NULL;
     int32_t n = 0;
-    am_status st = am_image_read(path, 0, &img, err);
-    if (st == AM_OK) st = am_detect_objects(sam, &img, params, &boxes, &n, err);
     char stem[1024], buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     snprintf(stem, sizeof stem, "%s", basename(buf));
     char *dot = strrchr(stem, '.');
     if (dot && dot != stem) *dot = 0;
+    am_status st = am_image_read(path, 0, &img, err);
+    if (st == AM_OK && sam) { /* one generator run: raw masks, then the selection */
+        am_sam_masks masks = {0};
+        st = am_sam_generate(sam, &img, amg, &masks, err);
+        if (st == AM_OK && segment_sam_write_records(out, stem, &img, &masks, err) != AM_OK)
+            st = err->code;
+        if (st == AM_OK) st = am_objects_from_sam_masks(&masks, params, &boxes, &n, err);
+        am_sam_masks_free(&masks);
+    } else if (st == AM_OK) {
+        st = am_detect_objects(NULL, &img, params, &boxes, &n, err);
+    }
     if (st == AM_OK) {
         json_t *objs = json_array();
         for (int32_t i = 0; i < n; i++) {
@@ -74,12 +88,14 @@ int cmd_segment(int argc, char **argv) {
     cli_models m;
     cli_models_init(&m);
     m.clip = "unused"; /* segment needs no CLIP */
+    am_amg_params amg = am_amg_default_params();
     const char *out = NULL;
     int n = 0;
     char **images = calloc((size_t)argc, sizeof *images);
     if (!images) return 1;
     for (int i = 1; i < argc; i++) {
         int r = cli_models_parse(&m, "segment", argc, argv, &i);
+        if (r == 0) r = segment_sam_parse_flag(&amg, argc, argv, &i);
         if (r < 0) goto usage;
         if (r > 0) continue;
         if (strcmp(argv[i], "--help") == 0) {
@@ -112,7 +128,7 @@ int cmd_segment(int argc, char **argv) {
         sp.config_path = m.sam_config;
         st = am_sam_load(sam_path, &sp, &sam, &err);
     }
-    for (int i = 0; st == AM_OK && i < n; i++) st = segment_one(sam, &m.detector, images[i], out, &err);
+    for (int i = 0; st == AM_OK && i < n; i++) st = segment_one(sam, &amg, &m.detector, images[i], out, &err);
     am_sam_free(sam);
     free(images);
     return st == AM_OK ? 0 : cli_fail(&err);

@@ -68,17 +68,15 @@ static void render(int kind, int defect, am_rng *rng, int32_t size, uint8_t *rgb
         ax = pl[0].cx + side * cosf(pl[0].angle) * pl[0].r * 0.55f;
         ay = pl[0].cy + side * sinf(pl[0].angle) * pl[0].r * 0.55f;
     }
-    /* a bite: out of the ring, or a notch in the side of a pill or bar
-     * (so the object's box, and with it its crop, keeps its size) */
-    const float half = kind == 0 ? 0.45f : 0.3f;
-    const float bite_r2 = pl[0].r * pl[0].r * 0.16f;
+    /* a missing piece: a chunk cut out of a washer's ring, a hole punched
+     * through a pill or a bar (their boxes, and so their crops, keep their
+     * size) */
+    const float bite_r2 = pl[0].r * pl[0].r * (kind == 1 ? 0.16f : 0.08f);
     const float stain_r2 = pl[0].r * pl[0].r * (kind == 1 ? 0.05f : 0.06f);
     float bx = ax, by = ay;
     if (kind != 1) {
-        bx = pl[0].cx + side * cosf(pl[0].angle) * pl[0].r * 0.3f -
-             sinf(pl[0].angle) * pl[0].r * half;
-        by = pl[0].cy + side * sinf(pl[0].angle) * pl[0].r * 0.3f +
-             cosf(pl[0].angle) * pl[0].r * half;
+        bx = pl[0].cx + side * cosf(pl[0].angle) * pl[0].r * 0.3f;
+        by = pl[0].cy + side * sinf(pl[0].angle) * pl[0].r * 0.3f;
     }
     for (int32_t y = 0; y < size; y++)
         for (int32_t x = 0; x < size; x++) {

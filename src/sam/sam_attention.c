@@ -157,28 +157,28 @@ static inline __attribute__((always_inline)) void pv_tile(const int nv, const fl
                                                           const float *v, int32_t ldv, int32_t k0,
                                                           int32_t k1, float *o, int32_t ldo,
                                                           int first) {
-    __m512 acc[4][4];
+    __m512 acc[4][5];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int c = 0; c < nv; c++)
             acc[r][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(o + (size_t)r * ldo + 16 * c);
     for (int32_t k = k0; k < k1; k++) {
-        __m512 b[4];
-#pragma GCC unroll 4
+        __m512 b[5];
+#pragma GCC unroll 5
         for (int c = 0; c < nv; c++)
             b[c] = _mm512_loadu_ps(v + (size_t)k * ldv + 16 * c);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const __m512 a = _mm512_set1_ps(p[(size_t)r * ldp + k]);
-#pragma GCC unroll 4
+#pragma GCC unroll 5
             for (int c = 0; c < nv; c++)
                 acc[r][c] = _mm512_fmadd_ps(a, b[c], acc[r][c]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int c = 0; c < nv; c++)
             _mm512_storeu_ps(o + (size_t)r * ldo + 16 * c, acc[r][c]);
 }
@@ -228,28 +228,28 @@ static inline __attribute__((always_inline)) void pv_tile_bf16(const int nv, con
                                                                int32_t ldp, const uint32_t *v,
                                                                int32_t ldv, int32_t u0, int32_t u1,
                                                                float *o, int32_t ldo, int first) {
-    __m512 acc[4][4];
+    __m512 acc[4][5];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int c = 0; c < nv; c++)
             acc[r][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(o + (size_t)r * ldo + 16 * c);
     for (int32_t u = u0; u < u1; u++) {
-        __m512bh b[4];
-#pragma GCC unroll 4
+        __m512bh b[5];
+#pragma GCC unroll 5
         for (int c = 0; c < nv; c++)
             b[c] = (__m512bh)_mm512_loadu_si512(v + (size_t)u * ldv + 16 * c);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const __m512bh a = (__m512bh)_mm512_set1_epi32((int)pair_at(p + (size_t)r * ldp, u));
-#pragma GCC unroll 4
+#pragma GCC unroll 5
             for (int c = 0; c < nv; c++)
                 acc[r][c] = _mm512_dpbf16_ps(acc[r][c], a, b[c]);
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int c = 0; c < nv; c++)
             _mm512_storeu_ps(o + (size_t)r * ldo + 16 * c, acc[r][c]);
 }
@@ -284,6 +284,12 @@ static void scores(const float *q, int32_t ldq, int32_t nqp, const float *kt, in
 #endif
 }
 
+/* Vectors of 16 columns of one P.V register tile, for `rest` columns left:
+ * up to 4, or 5 at once for head width 80 (vit_h). */
+static inline int32_t pv_width(int32_t rest) {
+    return rest == 80 ? 5 : rest >= 64 ? 4 : rest / 16;
+}
+
 /* o[nqp][hdp] = p[nqp][0..nk) . v[nk][hdp]; hdp a multiple of 16. */
 static void weighted_values(const float *p, int32_t ldp, int32_t nqp, const float *v, int32_t hdp,
                             int32_t nk, float *o) {
@@ -294,8 +300,8 @@ static void weighted_values(const float *p, int32_t ldp, int32_t nqp, const floa
         for (int32_t i = 0; i < nqp; i += 4) {
             const float *prow = p + (size_t)i * ldp;
             float *orow = o + (size_t)i * hdp;
-            for (int32_t c = 0; c < hdp; c += 64) {
-                switch ((hdp - c) / 16) {
+            for (int32_t c = 0; c < hdp; c += 16 * pv_width(hdp - c)) {
+                switch (pv_width(hdp - c)) {
                 case 1:
                     pv_tile(1, prow, ldp, v + c, hdp, k0, k1, orow + c, hdp, first);
                     break;
@@ -305,8 +311,11 @@ static void weighted_values(const float *p, int32_t ldp, int32_t nqp, const floa
                 case 3:
                     pv_tile(3, prow, ldp, v + c, hdp, k0, k1, orow + c, hdp, first);
                     break;
-                default:
+                case 4:
                     pv_tile(4, prow, ldp, v + c, hdp, k0, k1, orow + c, hdp, first);
+                    break;
+                default:
+                    pv_tile(5, prow, ldp, v + c, hdp, k0, k1, orow + c, hdp, first);
                     break;
                 }
             }
@@ -355,8 +364,8 @@ static void weighted_values_bf16(const uint16_t *p, int32_t ldp, int32_t nqp, co
         for (int32_t i = 0; i < nqp; i += 4) {
             const uint16_t *prow = p + (size_t)i * ldp;
             float *orow = o + (size_t)i * hdp;
-            for (int32_t c = 0; c < hdp; c += 64) {
-                switch ((hdp - c) / 16) {
+            for (int32_t c = 0; c < hdp; c += 16 * pv_width(hdp - c)) {
+                switch (pv_width(hdp - c)) {
                 case 1:
                     pv_tile_bf16(1, prow, ldp, v + c, hdp, u0, u1, orow + c, hdp, first);
                     break;
@@ -366,8 +375,11 @@ static void weighted_values_bf16(const uint16_t *p, int32_t ldp, int32_t nqp, co
                 case 3:
                     pv_tile_bf16(3, prow, ldp, v + c, hdp, u0, u1, orow + c, hdp, first);
                     break;
-                default:
+                case 4:
                     pv_tile_bf16(4, prow, ldp, v + c, hdp, u0, u1, orow + c, hdp, first);
+                    break;
+                default:
+                    pv_tile_bf16(5, prow, ldp, v + c, hdp, u0, u1, orow + c, hdp, first);
                     break;
                 }
             }

@@ -40,6 +40,8 @@
 #define MAX_DEPTH 16
 #define LN_EPS 1e-5f
 #define LN2D_EPS 1e-6f
+#define I2T_ROWS 8    /* rows of the attention kernels' register block */
+#define T2I_BLOCK 64  /* image rows per online-softmax step */
 
 typedef struct {
     const float *w, *b;
@@ -72,18 +74,34 @@ typedef struct {
     float *k, *v, *q;  /* [N][Di]: t2i k (of kin), t2i v (of keys), i2t q (of kin) */
 } image_side;
 
-/* Scratch kept across calls, sized for b prompts of t tokens. */
+/* One thread's scratch for the per-prompt image-side work (a thread
+ * decodes whole prompts), for T*H (head, token) rows of D columns; nc is
+ * logit_cols(T*H). */
 typedef struct {
-    int32_t b, t;
+    float *u;       /* [TH][D]: U or W' rows, ordered h * T + t */
+    float *wt;      /* [D][nc]: their transpose */
+    float *z;       /* [TH][D]: Z rows, or the weighted sums S */
+    float *cst;     /* [nc] */
+    float *kh;      /* [Di][T]: block 0's scaled key projections, per head */
+    float *a;       /* [T2I_BLOCK][nc]: logits and probabilities */
+    float *rows;    /* [T2I_BLOCK][D] */
+    float *pt;      /* [nc][T2I_BLOCK] */
+    float *m, *sum; /* [nc] */
+    float *zero;    /* [nc] zeros */
+} scratch;
+
+/* Scratch kept across calls, sized for b prompts of t tokens and n_scr
+ * threads. */
+typedef struct {
+    int32_t b, t, n_scr;
+    scratch *scr;
     float *q, *qpe, *x, *y;  /* [B*T][D] */
     float *sa;               /* self-attention q, k, v, output: 4 x [B*T][D] */
     float *h;                /* 2 x [B*T][widest token layer] */
     int64_t h_half;          /* offset of the second half of h */
     float *qt, *kt, *vt, *o; /* [B*T][Di] */
     float *keys;             /* [B][N][D] */
-    float *lg;               /* logits [B*T][N], [T*H][N], [N][T*H]; W'^T [D][cols] */
-    float *u, *z;            /* [T*H][D] */
-    float *cst;              /* [T*H] */
+    float *lg;               /* block 0's token-to-image logits [B*T][N] */
     float *hyper;            /* [B][M][up2] */
     float *y1, *y2;          /* [N][4 up1], [4N][4 up2] */
     int32_t run_b;           /* prompts of the last run (0: none) */
@@ -188,12 +206,6 @@ static void layer_norm_rows(float *x, int64_t rows, int32_t n, const norm_params
 static void add_into(float *y, const float *a, const float *b, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= 262144)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
-}
-
-/* Adds bias[c] to column c of each of `rows` rows of n floats (row stride ld). */
-static void add_bias(float *x, int64_t rows, int64_t n, int64_t ld, const float *bias) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t c = 0; c < n; c++) x[r * ld + c] += bias[c];
 }
 
 /* Runs an MLP over `rows` rows of x (ldx) into y (ldy); t0/t1 are scratch
@@ -707,10 +719,16 @@ am_status sam_decoder_create_random(const sam_decoder_config *cfg, uint64_t seed
 }
 
 static void free_workspace(workspace *ws) {
-    float *bufs[] = {ws->q,  ws->qpe, ws->x,   ws->y,   ws->sa,  ws->h,   ws->qt,
-                     ws->kt, ws->vt,  ws->o,   ws->keys, ws->lg,
-                     ws->u,  ws->z,   ws->cst, ws->hyper, ws->y1, ws->y2};
+    float *bufs[] = {ws->q,  ws->qpe, ws->x,  ws->y,    ws->sa,    ws->h,  ws->qt, ws->kt,
+                     ws->vt, ws->o,   ws->keys, ws->lg, ws->hyper, ws->y1, ws->y2};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) am_free(bufs[i]);
+    for (int32_t i = 0; ws->scr && i < ws->n_scr; i++) {
+        scratch *w = &ws->scr[i];
+        float *sb[] = {w->u, w->wt, w->z, w->cst, w->kh, w->a, w->rows, w->pt, w->m, w->sum,
+                       w->zero};
+        for (size_t k = 0; k < sizeof sb / sizeof *sb; k++) am_free(sb[k]);
+    }
+    free(ws->scr);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -890,14 +908,36 @@ am_status sam_decoder_set_image(sam_decoder *dec, const float *embedding, am_err
 /* The two-way transformer                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Makes the workspace hold b prompts of t tokens. */
-static am_status reserve(sam_decoder *dec, int32_t b, int32_t t, am_error *err) {
+/* Allocates one thread's scratch for nt tokens. */
+static am_status alloc_scratch(const sam_decoder_config *c, int32_t nt, scratch *w,
+                               am_error *err) {
+    const int64_t D = c->embed_dim, TH = (int64_t)nt * c->heads, nc = logit_cols((int32_t)TH);
+    struct {
+        float **p;
+        int64_t n;
+    } want[] = {
+        {&w->u, TH * D},          {&w->wt, D * nc},         {&w->z, TH * D},
+        {&w->cst, nc},            {&w->kh, (int64_t)c->cross_dim * nt},
+        {&w->a, T2I_BLOCK * nc},  {&w->rows, T2I_BLOCK * D}, {&w->pt, nc * T2I_BLOCK},
+        {&w->m, nc},              {&w->sum, nc},            {&w->zero, nc},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        *want[i].p = am_calloc((size_t)want[i].n, sizeof(float), err);
+        if (!*want[i].p) return AM_ERR_NOMEM;
+    }
+    return AM_OK;
+}
+
+/* Makes the workspace hold b prompts of t tokens for `threads` threads. */
+static am_status reserve(sam_decoder *dec, int32_t b, int32_t t, int32_t threads,
+                         am_error *err) {
     workspace *ws = &dec->ws;
-    if (ws->b >= b && ws->t >= t) return AM_OK;
+    if (ws->b >= b && ws->t >= t && ws->n_scr >= threads) return AM_OK;
     const int32_t nb = ws->b > b ? ws->b : b, nt = ws->t > t ? ws->t : t;
+    const int32_t nth = ws->n_scr > threads ? ws->n_scr : threads;
     free_workspace(ws);
     const sam_decoder_config *c = &dec->cfg;
-    const int64_t D = c->embed_dim, Di = c->cross_dim, H = c->heads, M = c->num_mask_tokens;
+    const int64_t D = c->embed_dim, Di = c->cross_dim, M = c->num_mask_tokens;
     const int64_t N = (int64_t)c->grid * c->grid, R = (int64_t)nb * nt;
     int64_t wide = c->mlp_dim > D ? c->mlp_dim : D;
     wide = c->iou_hidden > wide ? c->iou_hidden : wide;
@@ -908,18 +948,22 @@ static am_status reserve(sam_decoder *dec, int32_t b, int32_t t, am_error *err) 
         {&ws->q, R * D},          {&ws->qpe, R * D},       {&ws->x, R * D},
         {&ws->y, R * D},          {&ws->sa, 4 * R * D},    {&ws->h, 2 * R * wide},
         {&ws->qt, R * Di},        {&ws->kt, R * Di},       {&ws->vt, R * Di},
-        {&ws->o, R * Di},         {&ws->keys, nb * N * D},
-        {&ws->lg, (N > D ? N : D) * (R > logit_cols(nt * H) ? R : logit_cols(nt * H))},     {&ws->u, nt * H * D},
-        {&ws->z, nt * H * D},     {&ws->cst, logit_cols(nt * H)},
+        {&ws->o, R * Di},         {&ws->keys, nb * N * D}, {&ws->lg, R * N},
         {&ws->hyper, nb * M * c->up2},
         {&ws->y1, N * 4 * c->up1}, {&ws->y2, N * 16 * c->up2},
     };
-    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    am_status st = AM_OK;
+    for (size_t i = 0; st == AM_OK && i < sizeof want / sizeof *want; i++) {
         *want[i].p = am_alloc((size_t)want[i].n, sizeof(float), err);
-        if (!*want[i].p) {
-            free_workspace(ws);
-            return AM_ERR_NOMEM;
-        }
+        if (!*want[i].p) st = AM_ERR_NOMEM;
+    }
+    ws->scr = st == AM_OK ? calloc((size_t)nth, sizeof *ws->scr) : NULL;
+    if (st == AM_OK && !ws->scr) st = am_error_set(err, AM_ERR_NOMEM, "out of memory");
+    if (ws->scr) ws->n_scr = nth;
+    for (int32_t i = 0; st == AM_OK && i < nth; i++) st = alloc_scratch(c, nt, &ws->scr[i], err);
+    if (st != AM_OK) {
+        free_workspace(ws);
+        return st;
     }
     ws->b = nb;
     ws->t = nt;
@@ -969,7 +1013,6 @@ static am_status self_attention(sam_decoder *dec, const attention *a, const floa
     return am_linear_forward(a->o, O, W, R, out, D, err);
 }
 
-#define I2T_ROWS 8 /* rows of the image-to-token kernel's register block */
 
 /* out[r][0..n) = bias[r] + sum_{j < nj} w[r][j] Z[j] for r < nr <= I2T_ROWS:
  * rows of w are ldw floats apart, of Z ldz, of out ldo, of bias ldb (0: one
@@ -1025,136 +1068,134 @@ static void weighted_rows(const float *w, int32_t ldw, int32_t nr, int32_t nj, c
         }
 }
 
-#define T2I_BLOCK 64 /* image rows per online-softmax step */
 
-/* S[j] = sum_x softmax_x(l[j])[x] keys[x] for j < rows, with logits
- * l[j][x] = ut[:, j] . (keys[x] + pe[x]) (ut [D][logit_cols(rows)]), in one
- * pass over the image rows: each thread keeps a running maximum, sum and
- * weighted sum per j over its blocks of rows (rescaled when the maximum
- * grows), and the threads' partials are merged at the end.  out is
- * [rows][D]. */
-static am_status t2i_fused(const float *ut, int32_t rows, const float *keys, const float *pe,
-                           int64_t N, int32_t D, float *out, am_error *err) {
-    const int32_t nc = logit_cols(rows), threads = omp_get_max_threads();
-    const int64_t blocks = (N + T2I_BLOCK - 1) / T2I_BLOCK;
-    const size_t per = (size_t)2 * nc + (size_t)rows * D;
-    float *part = am_alloc((size_t)threads * per, sizeof *part, err);
-    if (!part) return AM_ERR_NOMEM;
-    int failed = 0;
-#pragma omp parallel num_threads(threads)
-    {
-        float *m = part + (size_t)omp_get_thread_num() * per, *sum = m + nc, *S = sum + nc;
-        float *kin = malloc((size_t)T2I_BLOCK * D * sizeof *kin);
-        float *l = malloc((size_t)T2I_BLOCK * nc * sizeof *l);
-        float *pt = malloc((size_t)nc * T2I_BLOCK * sizeof *pt);
-        float *zero = calloc((size_t)nc, sizeof *zero);
-        for (int32_t j = 0; j < nc; j++) {
-            m[j] = -INFINITY;
-            sum[j] = 0.0f;
-        }
-        memset(S, 0, (size_t)rows * D * sizeof *S);
-        if (!kin || !l || !pt || !zero) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < blocks; blk++) {
-            int stop;
-#pragma omp atomic read
-            stop = failed;
-            if (stop) continue;
-            const int64_t x0 = blk * T2I_BLOCK;
-            const int32_t nr = (int32_t)(N - x0 < T2I_BLOCK ? N - x0 : T2I_BLOCK);
-            const float *kb = keys + x0 * D;
-            for (int64_t i = 0; i < (int64_t)nr * D; i++) kin[i] = kb[i] + pe[x0 * D + i];
-            for (int32_t r = 0; r < nr; r += I2T_ROWS)
-                weighted_rows(kin + (int64_t)r * D, D, nr - r < I2T_ROWS ? nr - r : I2T_ROWS, D,
-                              ut, nc, rows, zero, 0, l + (int64_t)r * nc, nc);
-            for (int32_t j = 0; j < rows; j++) {
-                float bm = l[j];
-                for (int32_t r = 1; r < nr; r++) bm = l[r * nc + j] > bm ? l[r * nc + j] : bm;
-                if (bm > m[j]) {
-                    const float scale = expf(m[j] - bm); /* 0 on the first block */
-                    sum[j] *= scale;
-                    float *Sj = S + (int64_t)j * D;
+/* out[(h T + t)][c] = scale sum_d in[t][h dh + d] W[h dh + d][c] (t < T,
+ * h < H): the per-head products of T token rows in [T][Di] with a
+ * projection's weight W [Di][D] read transposed, in head-major order. */
+static void head_rows(const float *in, int32_t T, int32_t Di, int32_t H, const float *W, int32_t D,
+                      float scale, float *out) {
+    const int32_t dh = Di / H;
+    for (int32_t h = 0; h < H; h++)
+        for (int32_t t = 0; t < T; t++) {
+            float *o = out + (int64_t)(h * T + t) * D;
+            memset(o, 0, (size_t)D * sizeof *o);
+            for (int32_t d = 0; d < dh; d++) {
+                const float f = scale * in[t * Di + h * dh + d];
+                const float *w = W + (int64_t)(h * dh + d) * D;
 #pragma omp simd
-                    for (int32_t c = 0; c < D; c++) Sj[c] *= scale;
-                    m[j] = bm;
-                }
+                for (int32_t c = 0; c < D; c++) o[c] += f * w[c];
             }
-            for (int32_t r = 0; r < nr; r++) {
-#pragma omp simd
-                for (int32_t j = 0; j < rows; j++) l[r * nc + j] -= m[j];
-                exp_inplace(l + (int64_t)r * nc, rows);
-            }
-            for (int32_t j = 0; j < rows; j++) {
-                float s = 0.0f;
-                for (int32_t r = 0; r < nr; r++) {
-                    pt[(int64_t)j * T2I_BLOCK + r] = l[r * nc + j];
-                    s += l[r * nc + j];
-                }
-                sum[j] += s;
-            }
-            for (int32_t j0 = 0; j0 < rows; j0 += I2T_ROWS)
-                weighted_rows(pt + (int64_t)j0 * T2I_BLOCK, T2I_BLOCK,
-                              rows - j0 < I2T_ROWS ? rows - j0 : I2T_ROWS, nr, kb, D, D,
-                              S + (int64_t)j0 * D, D, S + (int64_t)j0 * D, D);
         }
-        free(kin);
-        free(l);
-        free(pt);
-        free(zero);
-    }
-    if (failed) {
-        am_free(part);
-        return am_error_set(err, AM_ERR_NOMEM, "out of memory");
-    }
-    /* merge the threads' partials */
-    for (int32_t j = 0; j < rows; j++) {
-        float M = -INFINITY;
-        for (int32_t t = 0; t < threads; t++) M = part[t * per + j] > M ? part[t * per + j] : M;
-        double total = 0.0;
-        float *o = out + (int64_t)j * D;
-        memset(o, 0, (size_t)D * sizeof *o);
-        for (int32_t t = 0; t < threads; t++) {
-            const float *m = part + t * per;
-            if (m[j] == -INFINITY) continue;
-            const float w = expf(m[j] - M);
-            total += (double)w * m[nc + j];
-            const float *Sj = m + 2 * nc + (int64_t)j * D;
-            for (int32_t c = 0; c < D; c++) o[c] += w * Sj[c];
-        }
-        const float inv = (float)(1.0 / total);
-        for (int32_t c = 0; c < D; c++) o[c] *= inv;
-    }
-    am_free(part);
-    return AM_OK;
 }
 
-/* Reassociated token-to-image attention of one prompt: qt [tq][Di] query
- * projections, keys [N][D]; writes the attention output before out_proj to
- * o [tq][Di]. */
-static am_status t2i_prompt(sam_decoder *dec, const attention *a, const float *qt, int32_t tq,
-                            const float *keys, float *o, am_error *err) {
-    workspace *ws = &dec->ws;
+/* wt[c][j] = u[j][c] for j < n, c < D (rows of wt ldt floats apart). */
+static void transpose_rows(const float *u, int32_t n, int32_t D, int32_t ldt, float *wt) {
+    for (int32_t j = 0; j < n; j++)
+        for (int32_t c = 0; c < D; c++) wt[(int64_t)c * ldt + j] = u[(int64_t)j * D + c];
+}
+
+/* Z[(h T + t)][c] = sum_d Wo[c][h dh + d] v[t][h dh + d]: each (head,
+ * token) value through its head's slice of the out projection Wo [D][Di]. */
+static void head_values(const float *v, int32_t T, int32_t Di, int32_t H, const float *Wo,
+                        int32_t D, float *Z) {
+    const int32_t dh = Di / H;
+    for (int32_t h = 0; h < H; h++)
+        for (int32_t t = 0; t < T; t++) {
+            const float *vv = v + t * Di + h * dh;
+            float *z = Z + (int64_t)(h * T + t) * D;
+            for (int32_t c = 0; c < D; c++) {
+                const float *w = Wo + (int64_t)c * Di + h * dh;
+                float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                for (int32_t d = 0; d < dh; d++) sum += w[d] * vv[d];
+                z[c] = sum;
+            }
+        }
+}
+
+/* o[t][h dh + d] = sum_c S[(h T + t)][c] Wv[h dh + d][c] + bv[h dh + d]:
+ * the value projection applied after the attention's weighted sum. */
+static void head_outputs(const float *S, int32_t T, int32_t Di, int32_t H, const float *Wv,
+                         const float *bv, int32_t D, float *o) {
+    const int32_t dh = Di / H;
+    for (int32_t h = 0; h < H; h++)
+        for (int32_t t = 0; t < T; t++) {
+            const float *sr = S + (int64_t)(h * T + t) * D;
+            for (int32_t d = 0; d < dh; d++) {
+                const float *w = Wv + (int64_t)(h * dh + d) * D;
+                float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+                for (int32_t c = 0; c < D; c++) sum += sr[c] * w[c];
+                o[t * Di + h * dh + d] = sum + bv[h * dh + d];
+            }
+        }
+}
+
+/* Reassociated token-to-image attention of one prompt, single-threaded:
+ * the query projections qt [tq][Di] against keys [N][D], the output before
+ * out_proj into o [tq][Di].  U = s Wk_h^T q_t per (head, token); the logits
+ * U . (keys + pe) and the softmax-weighted sum of keys in one pass over the
+ * image rows with an online softmax (running maximum, sum and weighted sum
+ * per row of U, rescaled when the maximum grows). */
+static void t2i_one(const sam_decoder *dec, const attention *a, const float *qt, int32_t tq,
+                    const float *keys, float *o, scratch *w) {
     const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
     const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
     const int32_t rows = tq * H, nc = logit_cols(rows);
-    const float scale = (float)(1.0 / sqrt((double)dh));
-    for (int32_t h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, D, dh, scale, qt + h * dh, Di,
-                    a->wk + (int64_t)h * dh * D, D, 0.0f, ws->u + (int64_t)h * D, H * D);
-    memset(ws->lg, 0, (size_t)D * nc * sizeof *ws->lg);
-    for (int32_t j = 0; j < rows; j++)
-        for (int32_t c = 0; c < D; c++) ws->lg[(int64_t)c * nc + j] = ws->u[(int64_t)j * D + c];
-    am_status st = t2i_fused(ws->lg, rows, keys, dec->pe_tok, N, D, ws->z, err);
-    if (st != AM_OK) return st;
-    for (int32_t h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, dh, D, 1.0f,
-                    ws->z + (int64_t)h * D, H * D, a->wv + (int64_t)h * dh * D, D, 0.0f,
-                    o + h * dh, Di);
-    add_bias(o, tq, Di, Di, a->bv);
-    return AM_OK;
+    const float *pe = dec->pe_tok;
+    head_rows(qt, tq, Di, H, a->wk, D, (float)(1.0 / sqrt((double)dh)), w->u);
+    transpose_rows(w->u, rows, D, nc, w->wt);
+    float *S = w->z;
+    for (int32_t j = 0; j < rows; j++) {
+        w->m[j] = -INFINITY;
+        w->sum[j] = 0.0f;
+    }
+    memset(S, 0, (size_t)rows * D * sizeof *S);
+    for (int64_t x0 = 0; x0 < N; x0 += T2I_BLOCK) {
+        const int32_t nr = (int32_t)(N - x0 < T2I_BLOCK ? N - x0 : T2I_BLOCK);
+        const float *kb = keys + x0 * D;
+        for (int64_t i = 0; i < (int64_t)nr * D; i++) w->rows[i] = kb[i] + pe[x0 * D + i];
+        for (int32_t r = 0; r < nr; r += I2T_ROWS)
+            weighted_rows(w->rows + (int64_t)r * D, D, nr - r < I2T_ROWS ? nr - r : I2T_ROWS, D,
+                          w->wt, nc, rows, w->zero, 0, w->a + (int64_t)r * nc, nc);
+        for (int32_t j = 0; j < rows; j++) {
+            float bm = w->a[j];
+            for (int32_t r = 1; r < nr; r++) bm = w->a[r * nc + j] > bm ? w->a[r * nc + j] : bm;
+            if (bm > w->m[j]) {
+                const float scale = expf(w->m[j] - bm); /* 0 on the first block */
+                w->sum[j] *= scale;
+                float *Sj = S + (int64_t)j * D;
+#pragma omp simd
+                for (int32_t c = 0; c < D; c++) Sj[c] *= scale;
+                w->m[j] = bm;
+            }
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            float *ar = w->a + (int64_t)r * nc;
+#pragma omp simd
+            for (int32_t j = 0; j < rows; j++) ar[j] -= w->m[j];
+            exp_inplace(ar, rows);
+        }
+        for (int32_t j = 0; j < rows; j++) {
+            float sum = 0.0f;
+            for (int32_t r = 0; r < nr; r++) {
+                w->pt[(int64_t)j * T2I_BLOCK + r] = w->a[r * nc + j];
+                sum += w->a[r * nc + j];
+            }
+            w->sum[j] += sum;
+        }
+        for (int32_t j0 = 0; j0 < rows; j0 += I2T_ROWS)
+            weighted_rows(w->pt + (int64_t)j0 * T2I_BLOCK, T2I_BLOCK,
+                          rows - j0 < I2T_ROWS ? rows - j0 : I2T_ROWS, nr, kb, D, D,
+                          S + (int64_t)j0 * D, D, S + (int64_t)j0 * D, D);
+    }
+    for (int32_t j = 0; j < rows; j++) {
+        const float inv = 1.0f / w->sum[j];
+        float *Sj = S + (int64_t)j * D;
+#pragma omp simd
+        for (int32_t c = 0; c < D; c++) Sj[c] *= inv;
+    }
+    head_outputs(S, tq, Di, H, a->wv, a->bv, D, o);
 }
 
 /* Token-to-image attention of block 0 for all R token rows at once against
@@ -1174,15 +1215,6 @@ static void t2i_shared(sam_decoder *dec, const attention *a, const float *qt, in
     }
 }
 
-/* Z [(t,h)][D] = Wout_h v_t,h for the T token rows vt [T][Di]. */
-static void project_values(sam_decoder *dec, const attention *a, const float *vt, int32_t T,
-                           float *z) {
-    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
-    for (int32_t h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, D, dh, 1.0f, vt + h * dh, Di,
-                    a->wo + h * dh, Di, 0.0f, z + (int64_t)h * D, H * D);
-}
-
 /* keys = row: written once and read only after the other prompts' work
  * (far beyond the caches), so with streaming stores when aligned, which
  * neither read the lines first nor evict the shared image side.  The caller
@@ -1196,150 +1228,81 @@ static void store_row(const float *row, float *keys, int32_t D) {
     for (; c < D; c++) keys[c] = row[c];
 }
 
-/* The image-to-token attention after its projections, fused row by row in
- * blocks of 8 rows: logits either given (lg [N][T*H], column t * H + h) or
- * computed here from kin = base + pe against wt [D][logit_cols] (the
- * transposed s Wq_h^T k_t, zero-padded), plus cst; softmax over the tokens
- * per head; output sum_{t,h} a Z + bias; residual with base; LayerNorm into
- * keys (which may be base). */
-static am_status i2t_finish(const float *lg, const float *wt, const float *cst, int32_t T,
-                            int32_t H, const float *Z, const float *bias, const float *base,
-                            const float *pe, const norm_params *norm, float *keys, int64_t N,
-                            int32_t D, am_error *err) {
-    const int32_t TH = T * H, nc = logit_cols(TH);
-    const int64_t blocks = (N + I2T_ROWS - 1) / I2T_ROWS;
-    int failed = 0;
-#pragma omp parallel
-    {
-        float *a = malloc((size_t)I2T_ROWS * nc * sizeof *a);
-        float *rows = malloc((size_t)I2T_ROWS * D * sizeof *rows);
-        float mx[256], sum[256];
-        if (!a || !rows) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp for schedule(static)
-        for (int64_t blk = 0; blk < blocks; blk++) {
-            int stop;
-#pragma omp atomic read
-            stop = failed;
-            if (stop) continue;
-            const int64_t x0 = blk * I2T_ROWS;
-            const int32_t nr = (int32_t)(N - x0 < I2T_ROWS ? N - x0 : I2T_ROWS);
-            if (wt) {
-                for (int32_t r = 0; r < nr; r++)
-#pragma omp simd
-                    for (int32_t c = 0; c < D; c++)
-                        rows[r * D + c] = base[(x0 + r) * D + c] + pe[(x0 + r) * D + c];
-                weighted_rows(rows, D, nr, D, wt, nc, TH, cst, 0, a, nc);
-            } else {
-                for (int32_t r = 0; r < nr; r++) {
-                    const float *l = lg + (x0 + r) * TH;
-#pragma omp simd
-                    for (int32_t j = 0; j < TH; j++) a[r * nc + j] = l[j] + cst[j];
-                }
-                /* the rows read after the FMA work: fetch them meanwhile */
-                for (int64_t q = 0; q < (int64_t)nr * D; q += 16) __builtin_prefetch(base + x0 * D + q);
-            }
-            for (int32_t r = 0; r < nr; r++) {
-                float *ar = a + (int64_t)r * nc;
-                for (int32_t h = 0; h < H; h++) mx[h] = ar[h];
-                for (int32_t t = 1; t < T; t++)
-#pragma omp simd
-                    for (int32_t h = 0; h < H; h++)
-                        mx[h] = ar[t * H + h] > mx[h] ? ar[t * H + h] : mx[h];
-                for (int32_t t = 0; t < T; t++)
-#pragma omp simd
-                    for (int32_t h = 0; h < H; h++) ar[t * H + h] -= mx[h];
-                exp_inplace(ar, TH);
-                for (int32_t h = 0; h < H; h++) sum[h] = 0.0f;
-                for (int32_t t = 0; t < T; t++)
-#pragma omp simd
-                    for (int32_t h = 0; h < H; h++) sum[h] += ar[t * H + h];
-                for (int32_t h = 0; h < H; h++) sum[h] = 1.0f / sum[h];
-                for (int32_t t = 0; t < T; t++)
-#pragma omp simd
-                    for (int32_t h = 0; h < H; h++) ar[t * H + h] *= sum[h];
-            }
-            weighted_rows(a, nc, nr, TH, Z, D, D, bias, 0, rows, D);
-            for (int32_t r = 0; r < nr; r++) {
-                const int64_t x = x0 + r;
-                float *row = rows + (int64_t)r * D;
-#pragma omp simd
-                for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
-                layer_norm_row(row, row, D, norm->w, norm->b, LN_EPS);
-                store_row(row, keys + x * D, D);
-            }
-        }
-        free(a);
-        free(rows);
-#if defined(__AVX512F__)
-        _mm_sfence();
-#endif
-    }
-    return failed ? am_error_set(err, AM_ERR_NOMEM, "out of memory") : AM_OK;
-}
-
-/* Image-to-token attention of block 0, per prompt: the logits from the
- * shared query projection q0 [N][Di] by one GEMM with the block-diagonal
- * matrix of the prompt's key projections (column t * H + h holds head h of
- * token t's key, scaled), which gives them in row layout; then the fused
- * rest with keys0 as the residual. */
-static am_status i2t_shared(sam_decoder *dec, const attention *a, const norm_params *norm,
-                            const image_side *s, int32_t B, int32_t T, am_error *err) {
-    workspace *ws = &dec->ws;
-    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
+/* Image-to-token attention of one prompt, single-threaded: the token
+ * projections kt, vt [T][Di] against the image rows, into keys [N][D].
+ * Block 0 (q0 given): logits q0_h . s k_t,h from the shared query
+ * projection q0 [N][Di], computed per head; residual keys0 = base.  Later
+ * blocks: logits (keys + pe) . W' + cst with W' = s Wq_h^T k_t and
+ * cst = s bq_h . k_t; base is keys itself.  Then softmax over the tokens per
+ * head, output sum_{h,t} a Z + bout with Z = Wout_h v_t, residual, LayerNorm;
+ * rows in register blocks of 8, each stored once with streaming stores. */
+static void i2t_one(const sam_decoder *dec, const attention *at, const norm_params *norm,
+                    const float *kt, const float *vt, int32_t T, const float *q0,
+                    const float *base, float *keys, scratch *w) {
+    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = at->inner, dh = Di / H;
     const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
-    const int32_t TH = T * H;
+    const int32_t TH = T * H, nc = logit_cols(TH);
     const float scale = (float)(1.0 / sqrt((double)dh));
-    float *bd = ws->u; /* [TH][Di], zero outside each column's head */
-    memset(ws->cst, 0, (size_t)TH * sizeof *ws->cst);
-    for (int32_t b = 0; b < B; b++) {
-        const float *kt = ws->kt + (int64_t)b * T * Di;
-        memset(bd, 0, (size_t)TH * Di * sizeof *bd);
-        for (int32_t t = 0; t < T; t++)
+    const float *pe = dec->pe_tok;
+    if (q0) {
+        for (int32_t h = 0; h < H; h++)
+            for (int32_t d = 0; d < dh; d++)
+                for (int32_t t = 0; t < T; t++)
+                    w->kh[(h * dh + d) * T + t] = scale * kt[t * Di + h * dh + d];
+    } else {
+        head_rows(kt, T, Di, H, at->wq, D, scale, w->u);
+        transpose_rows(w->u, TH, D, nc, w->wt);
+        for (int32_t h = 0; h < H; h++)
+            for (int32_t t = 0; t < T; t++) {
+                float sum = 0.0f;
+                for (int32_t d = 0; d < dh; d++) sum += at->bq[h * dh + d] * kt[t * Di + h * dh + d];
+                w->cst[h * T + t] = sum * scale;
+            }
+    }
+    head_values(vt, T, Di, H, at->wo, D, w->z);
+    for (int64_t x0 = 0; x0 < N; x0 += I2T_ROWS) {
+        const int32_t nr = (int32_t)(N - x0 < I2T_ROWS ? N - x0 : I2T_ROWS);
+        if (q0) {
             for (int32_t h = 0; h < H; h++)
-                for (int32_t d = 0; d < dh; d++)
-                    bd[(int64_t)(t * H + h) * Di + h * dh + d] = scale * kt[t * Di + h * dh + d];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, TH, Di, 1.0f, s->q, Di, bd,
-                    Di, 0.0f, ws->lg, TH);
-        project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-        const am_status st = i2t_finish(ws->lg, NULL, ws->cst, T, H, ws->z, a->bo, s->keys,
-                                        dec->pe_tok, norm, ws->keys + b * N * D, N, D, err);
-        if (st != AM_OK) return st;
-    }
-    return AM_OK;
-}
-
-/* Reassociated image-to-token attention of prompt b (blocks after the
- * first): W' = s Wq_h^T k_t per (token, head), transposed and padded for the
- * fused kernel, which computes the logits from keys + pe itself; updates
- * keys[b] in place. */
-static am_status i2t_prompt(sam_decoder *dec, const attention *a, const norm_params *norm,
-                            int32_t b, int32_t T, am_error *err) {
-    workspace *ws = &dec->ws;
-    const int32_t D = dec->cfg.embed_dim, H = dec->cfg.heads, Di = a->inner, dh = Di / H;
-    const int64_t N = (int64_t)dec->cfg.grid * dec->cfg.grid;
-    const int32_t TH = T * H, nc = logit_cols(TH);
-    const float scale = (float)(1.0 / sqrt((double)dh));
-    const float *kt = ws->kt + (int64_t)b * T * Di;
-    float *keys = ws->keys + b * N * D;
-    for (int32_t h = 0; h < H; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, dh, scale, kt + h * dh, Di,
-                    a->wq + (int64_t)h * dh * D, D, 0.0f, ws->u + (int64_t)h * D, H * D);
-    memset(ws->lg, 0, (size_t)D * nc * sizeof *ws->lg);
-    for (int32_t j = 0; j < TH; j++)
-        for (int32_t c = 0; c < D; c++) ws->lg[(int64_t)c * nc + j] = ws->u[(int64_t)j * D + c];
-    memset(ws->cst, 0, (size_t)nc * sizeof *ws->cst);
-    for (int32_t t = 0; t < T; t++)
-        for (int32_t h = 0; h < H; h++) {
-            float s = 0.0f;
-            for (int32_t d = 0; d < dh; d++) s += a->bq[h * dh + d] * kt[t * Di + h * dh + d];
-            ws->cst[t * H + h] = s * scale;
+                weighted_rows(q0 + x0 * Di + h * dh, Di, nr, dh, w->kh + (int64_t)h * dh * T, T, T,
+                              w->zero, 0, w->a + h * T, nc);
+            /* the residual rows, read after the FMA work: fetch them meanwhile */
+            for (int64_t q = 0; q < (int64_t)nr * D; q += 16) __builtin_prefetch(base + x0 * D + q);
+        } else {
+            for (int32_t r = 0; r < nr; r++)
+#pragma omp simd
+                for (int32_t c = 0; c < D; c++)
+                    w->rows[r * D + c] = base[(x0 + r) * D + c] + pe[(x0 + r) * D + c];
+            weighted_rows(w->rows, D, nr, D, w->wt, nc, TH, w->cst, 0, w->a, nc);
         }
-    project_values(dec, a, ws->vt + (int64_t)b * T * Di, T, ws->z);
-    return i2t_finish(NULL, ws->lg, ws->cst, T, H, ws->z, a->bo, keys, dec->pe_tok, norm, keys, N,
-                      D, err);
+        for (int32_t r = 0; r < nr; r++) {
+            float *ar = w->a + (int64_t)r * nc;
+            for (int32_t h = 0; h < H; h++) {
+                float *seg = ar + h * T, mx = seg[0];
+                for (int32_t t = 1; t < T; t++) mx = seg[t] > mx ? seg[t] : mx;
+                for (int32_t t = 0; t < T; t++) seg[t] -= mx;
+            }
+            exp_inplace(ar, TH);
+            for (int32_t h = 0; h < H; h++) {
+                float *seg = ar + h * T, sum = 0.0f;
+                for (int32_t t = 0; t < T; t++) sum += seg[t];
+                const float inv = 1.0f / sum;
+                for (int32_t t = 0; t < T; t++) seg[t] *= inv;
+            }
+        }
+        weighted_rows(w->a, nc, nr, TH, w->z, D, D, at->bo, 0, w->rows, D);
+        for (int32_t r = 0; r < nr; r++) {
+            const int64_t x = x0 + r;
+            float *row = w->rows + (int64_t)r * D;
+#pragma omp simd
+            for (int32_t c = 0; c < D; c++) row[c] += base[x * D + c];
+            layer_norm_row(row, row, D, norm->w, norm->b, LN_EPS);
+            store_row(row, keys + x * D, D);
+        }
+    }
+#if defined(__AVX512F__)
+    _mm_sfence();
+#endif
 }
 
 /* One two-way block over the batch. */
@@ -1367,10 +1330,10 @@ static am_status run_block(sam_decoder *dec, int32_t l, const image_side *s0, in
     if (l == 0) {
         t2i_shared(dec, &bk->t2i, ws->qt, R, s0, ws->o);
     } else {
-        for (int32_t b = 0; st == AM_OK && b < B; b++)
-            st = t2i_prompt(dec, &bk->t2i, ws->qt + (int64_t)b * T * Di, T,
-                            ws->keys + b * N * D, ws->o + (int64_t)b * T * Di, err);
-        if (st != AM_OK) return st;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_scr)
+        for (int32_t b = 0; b < B; b++)
+            t2i_one(dec, &bk->t2i, ws->qt + (int64_t)b * T * Di, T, ws->keys + b * N * D,
+                    ws->o + (int64_t)b * T * Di, &ws->scr[omp_get_thread_num()]);
     }
     st = am_linear_forward(bk->t2i.o, ws->o, Di, R, ws->y, D, err);
     if (st != AM_OK) return st;
@@ -1389,10 +1352,14 @@ static am_status run_block(sam_decoder *dec, int32_t l, const image_side *s0, in
     st = am_linear_forward(bk->i2t.k, ws->x, D, R, ws->kt, Di, err);
     if (st == AM_OK) st = am_linear_forward(bk->i2t.v, ws->q, D, R, ws->vt, Di, err);
     if (st != AM_OK) return st;
-    if (l == 0) return i2t_shared(dec, &bk->i2t, &bk->norm[3], s0, B, T, err);
-    for (int32_t b = 0; st == AM_OK && b < B; b++)
-        st = i2t_prompt(dec, &bk->i2t, &bk->norm[3], b, T, err);
-    return st;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_scr)
+    for (int32_t b = 0; b < B; b++) {
+        float *keys = ws->keys + b * N * D;
+        i2t_one(dec, &bk->i2t, &bk->norm[3], ws->kt + (int64_t)b * T * Di,
+                ws->vt + (int64_t)b * T * Di, T, l == 0 ? s0->q : NULL, l == 0 ? s0->keys : keys,
+                keys, &ws->scr[omp_get_thread_num()]);
+    }
+    return AM_OK;
 }
 
 am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int32_t Ns,
@@ -1415,7 +1382,7 @@ am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int3
     const int32_t T = 1 + M + Ns;
     const int64_t R = (int64_t)B * T, N = (int64_t)c->grid * c->grid;
     dec->ws.run_b = 0;
-    am_status st = reserve(dec, B, T, err);
+    am_status st = reserve(dec, B, T, omp_get_max_threads(), err);
     if (st != AM_OK) return st;
     workspace *ws = &dec->ws;
     const image_side *s0 = &dec->nomask;
@@ -1457,10 +1424,10 @@ am_status sam_decoder_run(sam_decoder *dec, const float *sparse, int32_t B, int3
         }
     st = am_linear_forward(dec->final_attn.q, xf, D, Rf, ws->qt, Di, err);
     if (st != AM_OK) return st;
-    for (int32_t b = 0; st == AM_OK && b < B; b++)
-        st = t2i_prompt(dec, &dec->final_attn, ws->qt + (int64_t)b * tf * Di, tf,
-                        ws->keys + b * N * D, ws->o + (int64_t)b * tf * Di, err);
-    if (st != AM_OK) return st;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(ws->n_scr)
+    for (int32_t b = 0; b < B; b++)
+        t2i_one(dec, &dec->final_attn, ws->qt + (int64_t)b * tf * Di, tf, ws->keys + b * N * D,
+                ws->o + (int64_t)b * tf * Di, &ws->scr[omp_get_thread_num()]);
     st = am_linear_forward(dec->final_attn.o, ws->o, Di, Rf, xf, D, err);
     if (st != AM_OK) return st;
     add_into(qf, qf, xf, Rf * D);
