@@ -100,22 +100,31 @@ int bench_detect(int argc, char **argv) {
         if (st == AM_OK) st = am_encode_crops(det, &img, &dec, &f, &err);
         double t2 = bench_now_ms();
         n_crops = f.n;
-        /* the search alone: every crop's windows and tokens against full banks */
+        /* the search alone, batched as predict does it: the image against
+         * the global banks, all object crops together against the individual
+         * ones */
         const int32_t ns = det->windows[0].count, nm = det->windows[1].count;
-        float *d = malloc(sizeof(float) * (size_t)(ns + nm + det->n_patches));
-        for (int32_t c = 0; st == AM_OK && d && c < f.n; c++) {
-            int b = c == 0 ? BANK_GLOBAL : BANK_INDIV;
-            const float *w = f.windows + (size_t)c * (ns + nm) * det->info.embed_dim;
-            st = am_bank_index_distance(det->index[b][PART_SMALL], w, ns, d, &err);
+        const int32_t dim = det->info.embed_dim, np = det->n_patches;
+        float *q = malloc(sizeof(float) * (size_t)f.n * (ns > nm ? ns : nm) * dim);
+        float *d = malloc(sizeof(float) * (size_t)f.n * np);
+        if (!q || !d) st = am_error_set(&err, AM_ERR_NOMEM, "out of memory");
+        for (int b = 0; st == AM_OK && b < N_BANKS; b++) {
+            int32_t c0 = b == BANK_GLOBAL ? 0 : 1, c1 = b == BANK_GLOBAL ? 1 : f.n;
+            for (int part = 0; st == AM_OK && part < 2; part++) {
+                int32_t count = part ? nm : ns, offset = part ? ns : 0;
+                for (int32_t c = c0; c < c1; c++)
+                    memcpy(q + (size_t)(c - c0) * count * dim,
+                           f.windows + ((size_t)c * (ns + nm) + offset) * dim,
+                           sizeof(float) * (size_t)count * dim);
+                st = am_bank_index_distance(det->index[b][part ? PART_MID : PART_SMALL], q,
+                                            (int64_t)(c1 - c0) * count, d, &err);
+            }
             if (st == AM_OK)
-                st = am_bank_index_distance(det->index[b][PART_MID],
-                                            w + (size_t)ns * det->info.embed_dim, nm, d, &err);
-            if (st == AM_OK)
-                st = am_bank_index_distance(
-                    det->index[b][PART_IMAGE],
-                    f.tokens + (size_t)c * det->n_patches * det->info.vision_width,
-                    det->n_patches, d, &err);
+                st = am_bank_index_distance(det->index[b][PART_IMAGE],
+                                            f.tokens + (size_t)c0 * np * det->info.vision_width,
+                                            (int64_t)(c1 - c0) * np, d, &err);
         }
+        free(q);
         double t3 = bench_now_ms();
         free(d);
         am_crop_features_free(&f);

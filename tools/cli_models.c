@@ -142,10 +142,12 @@ static int parse_random(const char *spec, uint64_t *seed, am_error *err, int *ba
     return 1;
 }
 
-am_status cli_models_load(const cli_models *m, am_clip **clip, am_sam **sam, am_error *err) {
+am_status cli_models_load(cli_models *m, am_clip **clip, am_sam **sam, am_error *err) {
     *clip = NULL;
     *sam = NULL;
     cli_set_threads(m->threads);
+    /* the memory-bank search runs in the models' precision */
+    m->detector.search_precision = m->precision;
     const char *clip_spec = m->clip ? m->clip : getenv("ANOMEM_CLIP");
     const char *sam_path = m->sam ? m->sam : getenv("ANOMEM_SAM");
     if (!clip_spec || !clip_spec[0]) {

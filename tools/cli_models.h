@@ -30,8 +30,9 @@ int cli_models_parse(cli_models *m, const char *command, int argc, char **argv, 
 extern const char cli_models_help[];
 
 /* Loads the CLIP model (required: an error names the flag when none is
- * given) and, if any, the SAM model (*sam = NULL otherwise). */
-am_status cli_models_load(const cli_models *m, am_clip **clip, am_sam **sam, am_error *err);
+ * given) and, if any, the SAM model (*sam = NULL otherwise); sets the
+ * detector's memory-bank search to the models' precision. */
+am_status cli_models_load(cli_models *m, am_clip **clip, am_sam **sam, am_error *err);
 
 /* Sets OpenMP and OpenBLAS thread counts for the process (0: default). */
 void cli_set_threads(int32_t threads);

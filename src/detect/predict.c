@@ -39,28 +39,41 @@ static am_status text_maps(const am_detector *det, const crop_features *f, int32
     return st;
 }
 
-/* Distances of a crop's windows and patch tokens to one kind of bank. */
-static am_status memory_maps(am_detector *det, const crop_features *f, int32_t c, int bank,
-                             crop_maps *m, am_error *err) {
+/* Distances of the windows and patch tokens of crops c0 .. c1-1 to one kind
+ * of bank, each part one batched search; maps[c - c0] receive the patch maps. */
+static am_status memory_maps(am_detector *det, const crop_features *f, int32_t c0, int32_t c1,
+                             int bank, crop_maps *maps, am_error *err) {
     const int32_t dim = det->info.embed_dim, width = det->info.vision_width;
     const int32_t ns = det->windows[0].count, nm = det->windows[1].count, np = det->n_patches;
-    const float *w = f->windows + (size_t)c * (ns + nm) * dim;
-    float *d = am_alloc((size_t)(ns + nm), sizeof(float), err);
-    if (!d) return AM_ERR_NOMEM;
-    am_status st = am_bank_index_distance(det->index[bank][PART_SMALL], w, ns, d, err);
-    if (st == AM_OK)
-        st = am_bank_index_distance(det->index[bank][PART_MID], w + (size_t)ns * dim, nm, d + ns,
-                                    err);
-    if (st == AM_OK)
+    const int32_t nc = c1 - c0;
+    float *q = am_alloc((size_t)nc * (ns > nm ? ns : nm), (size_t)dim * sizeof(float), err);
+    float *d = am_alloc((size_t)nc * (size_t)(ns + nm + np), sizeof(float), err);
+    am_status st = q && d ? AM_OK : AM_ERR_NOMEM;
+    float *ds = d, *dm = d + (size_t)nc * ns, *di = dm + (size_t)nc * nm;
+    /* the crops' small windows side by side, then their middle windows */
+    for (int part = 0; st == AM_OK && part < 2; part++) {
+        int32_t count = part ? nm : ns, offset = part ? ns : 0;
+        for (int32_t c = 0; c < nc; c++)
+            memcpy(q + (size_t)c * count * dim,
+                   f->windows + ((size_t)(c0 + c) * (ns + nm) + offset) * dim,
+                   sizeof(float) * (size_t)count * dim);
+        st = am_bank_index_distance(det->index[bank][part ? PART_MID : PART_SMALL], q,
+                                    (int64_t)nc * count, part ? dm : ds, err);
+    }
+    if (st == AM_OK) /* patch tokens of consecutive crops are contiguous */
         st = am_bank_index_distance(det->index[bank][PART_IMAGE],
-                                    f->tokens + (size_t)c * np * width, np, m->dist[PART_IMAGE],
+                                    f->tokens + (size_t)c0 * np * width, (int64_t)nc * np, di,
                                     err);
-    if (st == AM_OK)
-        st = am_map_harmonic(det->windows[0].patches, ns, det->windows[0].size, d, np,
-                             m->dist[PART_SMALL], err);
-    if (st == AM_OK)
-        st = am_map_harmonic(det->windows[1].patches, nm, det->windows[1].size, d + ns, np,
-                             m->dist[PART_MID], err);
+    for (int32_t c = 0; st == AM_OK && c < nc; c++) {
+        crop_maps *m = &maps[c];
+        memcpy(m->dist[PART_IMAGE], di + (size_t)c * np, sizeof(float) * np);
+        st = am_map_harmonic(det->windows[0].patches, ns, det->windows[0].size,
+                             ds + (size_t)c * ns, np, m->dist[PART_SMALL], err);
+        if (st == AM_OK)
+            st = am_map_harmonic(det->windows[1].patches, nm, det->windows[1].size,
+                                 dm + (size_t)c * nm, np, m->dist[PART_MID], err);
+    }
+    am_free(q);
     am_free(d);
     return st;
 }
@@ -178,13 +191,13 @@ am_status am_detector_predict(am_detector *det, const am_image *image, am_predic
         maps[c].text_mid = base + np;
         for (int part = 0; part < N_PARTS; part++) maps[c].dist[part] = base + (2 + part) * np;
     }
-    for (int32_t c = 0; st == AM_OK && c < n; c++) {
-        st = text_maps(det, &f, c, &maps[c], err);
-        if (st == AM_OK && det->fitted)
-            st = memory_maps(det, &f, c, c == 0 ? BANK_GLOBAL : BANK_INDIV, &maps[c], err);
-    }
-    if (st == AM_OK && det->fitted && dec.n == 0)
-        st = memory_maps(det, &f, 0, BANK_INDIV, &maps[n], err);
+    for (int32_t c = 0; st == AM_OK && c < n; c++) st = text_maps(det, &f, c, &maps[c], err);
+    /* the whole image against the global banks, the objects (or, without
+     * objects, the image itself) against the individual banks */
+    if (st == AM_OK && det->fitted) st = memory_maps(det, &f, 0, 1, BANK_GLOBAL, &maps[0], err);
+    if (st == AM_OK && det->fitted)
+        st = n > 1 ? memory_maps(det, &f, 1, n, BANK_INDIV, &maps[1], err)
+                   : memory_maps(det, &f, 0, 1, BANK_INDIV, &maps[n], err);
     if (st == AM_OK) {
         out->width = image->width;
         out->height = image->height;

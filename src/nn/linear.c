@@ -74,6 +74,10 @@ int64_t am_linear_out_features(const am_linear *l) {
 am_status am_linear_forward(const am_linear *l, const float *x, int64_t ldx, int64_t rows,
                             float *y, int64_t ldy, am_error *err) {
     if (rows <= 0) return AM_OK;
+    if (ldx < l->in_features || ldy < l->out_features)
+        return am_error_set(err, AM_ERR_ARGUMENT, "linear layer: row strides %lld/%lld below "
+                            "%lld/%lld", (long long)ldx, (long long)ldy,
+                            (long long)l->in_features, (long long)l->out_features);
     if (l->bf16) return am_linear_bf16_forward(l->bf16, x, ldx, rows, y, ldy, err);
     const int64_t n = l->out_features, k = l->in_features;
     float beta = 0.0f;
