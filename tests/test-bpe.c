@@ -12,6 +12,7 @@
 #include "anomem.h"
 #include "check.h"
 #include "clip/bpe.h"
+#include "detect/prompts.h"
 
 #define CTX 77
 
@@ -355,46 +356,10 @@ static int compare_doubles(const void *a, const void *b) {
 /* Load time and the 231 WinCLIP sentences (DESIGN 2.2: 21 templates x 11
  * states), median of repeats; printed, not asserted (timings are noisy). */
 static void test_timing(void) {
-    static const char *const states[] = {"%s",
-                                         "flawless %s",
-                                         "perfect %s",
-                                         "unblemished %s",
-                                         "%s without flaw",
-                                         "%s without defect",
-                                         "%s without damage",
-                                         "damaged %s",
-                                         "%s with flaw",
-                                         "%s with defect",
-                                         "%s with damage"};
-    static const char *const templates[] = {"a cropped photo of the %s.",
-                                            "a close-up photo of a %s.",
-                                            "a close-up photo of the %s.",
-                                            "a bright photo of a %s.",
-                                            "a bright photo of the %s.",
-                                            "a dark photo of the %s.",
-                                            "a dark photo of a %s.",
-                                            "a jpeg corrupted photo of the %s.",
-                                            "a jpeg corrupted photo of the %s.",
-                                            "a blurry photo of the %s.",
-                                            "a blurry photo of a %s.",
-                                            "a photo of a %s.",
-                                            "a photo of the %s.",
-                                            "a photo of a small %s.",
-                                            "a photo of the small %s.",
-                                            "a photo of a large %s.",
-                                            "a photo of the large %s.",
-                                            "a photo of the %s for visual inspection.",
-                                            "a photo of a %s for visual inspection.",
-                                            "a photo of the %s for anomaly detection.",
-                                            "a photo of a %s for anomaly detection."};
     enum { NS = 11, NT = 21, REPEATS = 15 };
     static char sentences[NS * NT][160];
-    for (int s = 0; s < NS; s++) {
-        char state[64];
-        snprintf(state, sizeof state, states[s], "printed circuit board");
-        for (int t = 0; t < NT; t++)
-            snprintf(sentences[s * NT + t], sizeof sentences[0], templates[t], state);
-    }
+    for (int i = 0; i < NS * NT; i++)
+        am_prompt_sentence("printed circuit board", i, sentences[i], sizeof sentences[0]);
     am_error err = {0};
     double load[5], enc[REPEATS];
     am_bpe *bpe = NULL;

@@ -13,36 +13,11 @@
 #include "cli.h"
 #include "clip/clip_internal.h"
 #include "core/rng.h"
+#include "detect/prompts.h"
 
 void openblas_set_num_threads(int num_threads);
 
-/* WinCLIP's compositional prompt ensemble (anomalib winclip/prompting.py):
- * 7 normal and 4 anomalous states in 21 templates (one listed twice there). */
-static const char *const states[] = {"{}", "flawless {}", "perfect {}", "unblemished {}",
-                                     "{} without flaw", "{} without defect",
-                                     "{} without damage", "damaged {}", "{} with flaw",
-                                     "{} with defect", "{} with damage"};
-static const char *const templates[] = {
-    "a cropped photo of the {}.",          "a close-up photo of a {}.",
-    "a close-up photo of the {}.",         "a bright photo of a {}.",
-    "a bright photo of the {}.",           "a dark photo of the {}.",
-    "a dark photo of a {}.",               "a jpeg corrupted photo of the {}.",
-    "a jpeg corrupted photo of the {}.",   "a blurry photo of the {}.",
-    "a blurry photo of a {}.",             "a photo of a {}.",
-    "a photo of the {}.",                  "a photo of a small {}.",
-    "a photo of the small {}.",            "a photo of a large {}.",
-    "a photo of the large {}.",            "a photo of the {} for visual inspection.",
-    "a photo of a {} for visual inspection.", "a photo of the {} for anomaly detection.",
-    "a photo of a {} for anomaly detection."};
-#define N_STATES 11
-#define N_TEMPLATES 21
-#define N_SENTENCES (N_STATES * N_TEMPLATES)
-
-/* s with its one "{}" replaced by what. */
-static void format_one(char *out, size_t size, const char *s, const char *what) {
-    const char *at = strstr(s, "{}");
-    snprintf(out, size, "%.*s%s%s", (int)(at - s), s, what, at + 2);
-}
+#define N_SENTENCES 231 /* am_prompt_count(): 11 states x 21 templates */
 
 typedef struct {
     double image_ms, windows_ms, text_ms;
@@ -86,14 +61,11 @@ static int run_precision(const char *clip_path, am_precision prec, int threads, 
     float *tokens = malloc(sizeof(float) * np * in.vision_width);
     int32_t *ids = malloc(sizeof(int32_t) * N_SENTENCES * in.context_length);
     float *temb = malloc(sizeof(float) * N_SENTENCES * in.embed_dim);
-    for (int si = 0; st == AM_OK && si < N_STATES; si++)
-        for (int ti = 0; st == AM_OK && ti < N_TEMPLATES; ti++) {
-            char state[128], sentence[256];
-            format_one(state, sizeof state, states[si], "candle");
-            format_one(sentence, sizeof sentence, templates[ti], state);
-            st = am_clip_tokenize(clip, sentence,
-                                  ids + (int64_t)(si * N_TEMPLATES + ti) * in.context_length, &err);
-        }
+    for (int i = 0; st == AM_OK && i < N_SENTENCES; i++) {
+        char sentence[600];
+        am_prompt_sentence("candle", i, sentence, sizeof sentence);
+        st = am_clip_tokenize(clip, sentence, ids + (int64_t)i * in.context_length, &err);
+    }
     double *ms = malloc(sizeof(double) * (size_t)repeats);
     for (int what = 0; st == AM_OK && what < 3; what++) {
         double flops = 0;

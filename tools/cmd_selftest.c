@@ -33,6 +33,18 @@ void selftest_report_error(selftest_tally *t, const char *name, const am_error *
     t->failed++;
 }
 
+am_weights *selftest_open_cases(const char *dir, selftest_tally *t) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/cases.safetensors", dir);
+    am_error err = {0};
+    am_weights *cases = NULL;
+    if (am_weights_open(path, &cases, &err) != AM_OK) {
+        selftest_report_error(t, "cases.safetensors", &err);
+        return NULL;
+    }
+    return cases;
+}
+
 int cmd_selftest(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
         printf("usage: anomem selftest DIR...\n\nChecks anomem against reference vector folders "

@@ -16,6 +16,10 @@ void selftest_report(selftest_tally *t, const char *name, double max_abs_err, do
 /* Prints a check that could not run and counts it as failed. */
 void selftest_report_error(selftest_tally *t, const char *name, const am_error *err);
 
+/* Opens <dir>/cases.safetensors; on failure reports it as a failed check
+ * and returns NULL. */
+am_weights *selftest_open_cases(const char *dir, selftest_tally *t);
+
 /* ANOMEM_SELFTEST_KINDS: each kind declares recognise + run here. */
 
 /* selftest_metrics.c: config.json {"kind": "metrics"} + cases.safetensors. */

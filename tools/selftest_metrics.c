@@ -150,13 +150,8 @@ void selftest_metrics_run(const char *dir, selftest_tally *t) {
         selftest_report_error(t, "config", &err);
         return;
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/cases.safetensors", dir);
-    am_weights *w;
-    if (am_weights_open(path, &w, &err) != AM_OK) {
-        selftest_report_error(t, "cases.safetensors", &err);
-        return;
-    }
+    am_weights *w = selftest_open_cases(dir, t);
+    if (!w) return;
     run_image(w, t, tol);
     run_pixel(w, t, tol, fpr_limit);
     am_weights_close(w);

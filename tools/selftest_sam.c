@@ -426,14 +426,9 @@ static void run_model(const char *dir, const char *file, am_weights *c, selftest
 }
 
 void selftest_sam_run(const char *dir, selftest_tally *t) {
+    am_weights *c = selftest_open_cases(dir, t);
+    if (!c) return;
     char path[4096];
-    snprintf(path, sizeof path, "%s/cases.safetensors", dir);
-    am_error err = {0};
-    am_weights *c = NULL;
-    if (am_weights_open(path, &c, &err) != AM_OK) {
-        selftest_report_error(t, "cases.safetensors", &err);
-        return;
-    }
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, model_files[i]);
         if (access(path, R_OK) == 0) run_model(dir, model_files[i], c, t);
