@@ -7,6 +7,7 @@
 #include "check.h"
 
 typedef struct {
+    const char *clip_path;
     const char *object;
     am_image ref, test;
     float score;
@@ -25,8 +26,7 @@ static void *run_job(void *arg) {
     am_detector_params p = am_detector_default_params();
     p.augmentations = AM_AUG_IDENTITY | AM_AUG_HFLIP;
     am_prediction pred = {0};
-    j->status = am_clip_load(check_shared_path("vectors/clip-tiny/model.safetensors"), &cp, &clip,
-                             &err);
+    j->status = am_clip_load(j->clip_path, &cp, &clip, &err);
     if (j->status == AM_OK) j->status = am_detector_create(clip, NULL, j->object, &p, &det, &err);
     if (j->status == AM_OK) j->status = am_detector_fit(det, &j->ref, 1, &err);
     if (j->status == AM_OK) j->status = am_detector_predict(det, &j->test, &pred, &err);
@@ -50,10 +50,13 @@ int main(void) {
     snprintf(root, sizeof root, "%s/data", tmp);
     CHECK_OK(am_synth_write(root, 9, 1, 1, 1, 128, &err));
     const char *kinds[2] = {"pills", "washers"};
+    char clip_path[4200]; /* check_shared_path's buffer is not for threads */
+    snprintf(clip_path, sizeof clip_path, "%s", check_shared_path("vectors/clip-tiny/model.safetensors"));
     job seq[2], par[2];
     for (int k = 0; k < 2; k++) {
         memset(&seq[k], 0, sizeof seq[k]);
         seq[k].object = kinds[k];
+        seq[k].clip_path = clip_path;
         snprintf(path, sizeof path, "%s/%s/train/good/000.png", root, kinds[k]);
         CHECK_OK(am_image_read(path, 0, &seq[k].ref, &err));
         snprintf(path, sizeof path, "%s/%s/test/stain/000.png", root, kinds[k]);
