@@ -9,32 +9,20 @@
 #include "core/error.h"
 
 float *am_clip_buf(clip_buf *b, size_t n, am_error *err) {
-    if (n <= b->capacity) return b->data;
-    float *p = am_alloc(n, sizeof(float), err);
-    if (!p) return NULL;
-    am_free(b->data);
-    b->data = p;
-    b->capacity = n;
+    float *p = am_scratch(b->data, &b->capacity, n, sizeof(float), err);
+    if (p) b->data = p;
     return p;
 }
 
 int32_t *am_clip_ibuf(clip_ibuf *b, size_t n, am_error *err) {
-    if (n <= b->capacity) return b->data;
-    int32_t *p = am_alloc(n, sizeof(int32_t), err);
-    if (!p) return NULL;
-    am_free(b->data);
-    b->data = p;
-    b->capacity = n;
+    int32_t *p = am_scratch(b->data, &b->capacity, n, sizeof(int32_t), err);
+    if (p) b->data = p;
     return p;
 }
 
 am_attn_seq *am_clip_seqs(am_clip *clip, size_t n, am_error *err) {
-    if (n <= clip->seqs_capacity) return clip->seqs;
-    am_attn_seq *p = am_alloc(n, sizeof(am_attn_seq), err);
-    if (!p) return NULL;
-    am_free(clip->seqs);
-    clip->seqs = p;
-    clip->seqs_capacity = n;
+    am_attn_seq *p = am_scratch(clip->seqs, &clip->seqs_capacity, n, sizeof(am_attn_seq), err);
+    if (p) clip->seqs = p;
     return p;
 }
 

@@ -29,6 +29,15 @@ void am_free(void *p) {
     free(p);
 }
 
+void *am_scratch(void *old, size_t *capacity, size_t count, size_t size, am_error *err) {
+    if (old && count <= *capacity) return old;
+    void *p = am_alloc(count, size, err);
+    if (!p) return NULL;
+    am_free(old);
+    *capacity = count;
+    return p;
+}
+
 char *am_strdup(const char *s, am_error *err) {
     size_t n = strlen(s) + 1;
     char *p = malloc(n);

@@ -19,6 +19,12 @@ void *am_calloc(size_t count, size_t size, am_error *err);
 
 void am_free(void *p);
 
+/* A scratch buffer that only grows: returns `old` when it holds `count`
+ * elements of `size` bytes (*capacity counts elements), else frees it and
+ * returns a new uninitialised one, updating *capacity.  On failure returns
+ * NULL with err set, and `old` stays valid. */
+void *am_scratch(void *old, size_t *capacity, size_t count, size_t size, am_error *err);
+
 /* A malloc'd copy of s (NULL with err set on failure). */
 char *am_strdup(const char *s, am_error *err);
 

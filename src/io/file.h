@@ -1,5 +1,6 @@
-/* file.h - reading files by mapping them, and writing files atomically
- * (a temporary name in the same folder, then rename). */
+/* file.h - reading files by mapping them, writing files atomically, making
+ * folders, and the identity (size + hash) of weight files.  Writes go
+ * through a temporary name in the same folder, then rename. */
 #ifndef AM_IO_FILE_H
 #define AM_IO_FILE_H
 
@@ -44,5 +45,9 @@ void am_atomic_abort(am_atomic_file *f);
 
 /* Writes `size` bytes to `path` atomically. */
 am_status am_write_file_atomic(const char *path, const void *data, size_t size, am_error *err);
+
+/* The identity of a weight file: "<size>:<64-bit hash hex>" of its bytes
+ * (read in 4 MiB blocks: ~1 s for a 2.5 GB file), into out. */
+am_status am_file_identity(const char *path, char *out, size_t size, am_error *err);
 
 #endif

@@ -81,36 +81,6 @@ static int is_sam_config(const char *path) {
     return yes;
 }
 
-/* "<size>:<hash>" of a file: its bytes as little-endian 64-bit words mixed
- * into four lanes (xor, multiply by the FNV prime, xor-shift), the tail
- * bytes into the first, the lanes and the size folded together. */
-static am_status file_identity(const char *path, char *out, size_t n, am_error *err) {
-    am_mapped_file f;
-    am_status st = am_file_map(path, &f, err);
-    if (st != AM_OK) return st;
-    const uint64_t prime = 0x100000001b3ull;
-    uint64_t lane[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull,
-                        0xc2b2ae3d27d4eb4full};
-    const size_t words = f.size / 8;
-    size_t i = 0;
-    for (; i + 4 <= words; i += 4)
-        for (int k = 0; k < 4; k++) {
-            uint64_t w;
-            memcpy(&w, f.data + 8 * (i + k), 8);
-            lane[k] = (lane[k] ^ w) * prime;
-            lane[k] ^= lane[k] >> 29;
-        }
-    for (size_t b = 8 * i; b < f.size; b++) lane[0] = (lane[0] ^ f.data[b]) * prime;
-    uint64_t h = (uint64_t)f.size;
-    for (int k = 0; k < 4; k++) {
-        h = (h ^ lane[k]) * prime;
-        h ^= h >> 32;
-    }
-    snprintf(out, n, "%llu:%016llx", (unsigned long long)f.size, (unsigned long long)h);
-    am_file_unmap(&f);
-    return AM_OK;
-}
-
 am_status am_sam_load(const char *path, const am_sam_params *params, am_sam **out,
                       am_error *err) {
     const am_sam_params defaults = am_sam_default_params();
@@ -140,7 +110,7 @@ am_status am_sam_load(const char *path, const am_sam_params *params, am_sam **ou
                               &sam->dec, err);
     }
     if (st == AM_OK) st = alloc_image_buffers(sam, err);
-    if (st == AM_OK) st = file_identity(path, sam->identity, sizeof sam->identity, err);
+    if (st == AM_OK) st = am_file_identity(path, sam->identity, sizeof sam->identity, err);
     if (st != AM_OK) {
         am_sam_free(sam);
         return st;
