@@ -799,6 +799,7 @@ typedef struct {
     int32_t max_figures;      /* test images shown per category in the report (24) */
     const char *backbone;     /* a description of the models for the report, or NULL */
     const volatile int *stop; /* set to nonzero (e.g. from SIGINT) to stop at the next image */
+    int64_t max_pixels;       /* images above are refused (0: AM_IMAGE_DEFAULT_MAX_PIXELS) */
 } am_eval_params;
 
 am_eval_params am_eval_default_params(void);

@@ -38,6 +38,7 @@ int cli_eval_run(cli_models *m, const char *root, const char *layout_name,
         st = am_dataset_open(root, layout, n_categories ? categories : NULL, n_categories, &ds,
                              &err);
     if (st == AM_OK) st = cli_models_load(m, &clip, &sam, &err);
+    ep->max_pixels = m->max_pixels;
     char backbone[600];
     if (st == AM_OK) {
         snprintf(backbone, sizeof backbone, "CLIP %s (%s), %s", am_clip_identity(clip),

@@ -18,6 +18,7 @@ const char cli_models_help[] =
     "  --sam-config FILE          SAM config JSON (non-standard sizes)\n"
     "  --precision f32|bf16       numeric path (default f32)\n"
     "  --threads N                worker threads (default: all cores)\n"
+    "  --max-pixels N             refuse larger images (default 100000000)\n"
     "detector:\n"
     "  --object NAME              noun of the text prompts (default: from the category)\n"
     "  --seed N                   seed of sampling (default 0)\n"
@@ -102,6 +103,17 @@ int cli_models_parse(cli_models *m, const char *command, int argc, char **argv, 
             cli_usage(command, "--precision takes f32 or bf16, not '%s'", v);
             return -1;
         }
+        return 1;
+    }
+    if (strcmp(flag, "--max-pixels") == 0) {
+        if (!(v = cli_flag_value(command, argc, argv, i))) return -1;
+        char *end;
+        long long px = strtoll(v, &end, 10);
+        if (*end || px < 1 || px > ((long long)1 << 40)) {
+            cli_usage(command, "--max-pixels takes a positive number, not '%s'", v);
+            return -1;
+        }
+        m->max_pixels = px;
         return 1;
     }
     if (strcmp(flag, "--threads") == 0) {

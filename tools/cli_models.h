@@ -14,6 +14,7 @@ typedef struct {
     am_precision precision;
     int precision_given; /* --precision was on the command line */
     int32_t threads;
+    int64_t max_pixels; /* --max-pixels: images above are refused (0: 100 MP) */
     am_detector_params detector;
     const char *object; /* --object */
     char clip_storage[256]; /* backs `clip` when it comes from a model file */

@@ -48,7 +48,7 @@ int cmd_fit(int argc, char **argv) {
     am_image *images = calloc((size_t)n_shots, sizeof *images);
     am_status st = images ? AM_OK : AM_ERR_NOMEM;
     for (int i = 0; st == AM_OK && i < n_shots; i++)
-        st = am_image_read(shots[i], 0, &images[i], &err);
+        st = am_image_read(shots[i], m.max_pixels, &images[i], &err);
     if (st == AM_OK) st = cli_models_load(&m, &clip, &sam, &err);
     if (st == AM_OK)
         st = am_detector_create(clip, sam, m.object ? m.object : "object", &m.detector, &det,

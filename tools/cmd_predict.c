@@ -138,7 +138,7 @@ int cmd_predict(int argc, char **argv) {
         am_prediction pred = {0};
         char stem[1024];
         unique_stem(images, i, stem, sizeof stem);
-        st = am_image_read(images[i], 0, &img, &err);
+        st = am_image_read(images[i], m.max_pixels, &img, &err);
         if (st == AM_OK) st = am_detector_predict(det, &img, &pred, &err);
         snprintf(path, sizeof path, "%s/maps/%s.png", out, stem);
         if (st == AM_OK) st = am_map_write_png16(path, pred.map, pred.width, pred.height,

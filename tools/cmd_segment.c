@@ -39,9 +39,9 @@ static void draw_box(am_image *img, const am_object_box *b) {
             }
 }
 
-static am_status segment_one(am_sam *sam, const am_amg_params *amg,
-                             const am_detector_params *params, const char *path, const char *out,
-                             am_error *err) {
+static am_status segment_one(am_sam *sam, const am_amg_params *amg, const cli_models *m,
+                             const char *path, const char *out, am_error *err) {
+    const am_detector_params *params = &m->detector;
     am_image img = {0};
     am_object_box *boxes = NULL;
     int32_t n = 0;
@@ -50,7 +50,7 @@ static am_status segment_one(am_sam *sam, const am_amg_params *amg,
     snprintf(stem, sizeof stem, "%s", basename(buf));
     char *dot = strrchr(stem, '.');
     if (dot && dot != stem) *dot = 0;
-    am_status st = am_image_read(path, 0, &img, err);
+    am_status st = am_image_read(path, m->max_pixels, &img, err);
     if (st == AM_OK && sam) { /* one generator run: raw masks, then the selection */
         am_sam_masks masks = {0};
         st = am_sam_generate(sam, &img, amg, &masks, err);
@@ -128,7 +128,7 @@ int cmd_segment(int argc, char **argv) {
         sp.config_path = m.sam_config;
         st = am_sam_load(sam_path, &sp, &sam, &err);
     }
-    for (int i = 0; st == AM_OK && i < n; i++) st = segment_one(sam, &amg, &m.detector, images[i], out, &err);
+    for (int i = 0; st == AM_OK && i < n; i++) st = segment_one(sam, &amg, &m, images[i], out, &err);
     am_sam_free(sam);
     free(images);
     return st == AM_OK ? 0 : cli_fail(&err);

@@ -106,13 +106,13 @@ static am_status write_json(const char *path, json_t *o, am_error *err) {
 
 /* The ground-truth mask of an item at the evaluation size (nearest
  * neighbour, nonzero = defect), or all zeros without a mask file. */
-static am_status load_mask(const am_dataset_item *item, int32_t size, uint8_t *out,
-                           am_error *err) {
+static am_status load_mask(const am_dataset_item *item, int32_t size, int64_t max_pixels,
+                           uint8_t *out, am_error *err) {
     memset(out, 0, (size_t)size * size);
     if (!item->mask) return AM_OK;
     uint8_t *m = NULL;
     int32_t w, h;
-    am_status st = am_image_read_gray(item->mask, 0, &m, &w, &h, err);
+    am_status st = am_image_read_gray(item->mask, max_pixels, &m, &w, &h, err);
     if (st != AM_OK) return st;
     for (int32_t y = 0; y < size; y++)
         for (int32_t x = 0; x < size; x++) {
@@ -163,8 +163,9 @@ static int32_t pick_figures(const float *scores, const uint8_t *labels, int32_t 
 /* Thumbnails (image, mask, overlay) of the picked test images. */
 static am_status make_figures(const am_dataset *ds, int32_t cat, const char *dir,
                               const float *scores, const uint8_t *labels, float *const *maps,
-                              const uint8_t *masks, int32_t size, int32_t max,
+                              const uint8_t *masks, int32_t size, const am_eval_params *ep,
                               am_report_category *rc, am_error *err) {
+    const int32_t max = ep->max_figures;
     const int32_t n = am_dataset_test_count(ds, cat), t = 128;
     int32_t *picked = calloc((size_t)(n > 0 ? n : 1), sizeof *picked);
     rc->figures = calloc((size_t)(max > 0 ? max : 1), sizeof *rc->figures);
@@ -186,7 +187,7 @@ static am_status make_figures(const am_dataset *ds, int32_t cat, const char *dir
         int32_t i = picked[k];
         const am_dataset_item *item = am_dataset_test_item(ds, cat, i);
         am_image img = {0}, thumb = {0}, mthumb = {0};
-        st = am_image_read(item->path, 0, &img, err);
+        st = am_image_read(item->path, ep->max_pixels, &img, err);
         if (st == AM_OK) st = am_image_alloc(t, t, &thumb, err);
         if (st == AM_OK)
             st = am_resize_u8(img.data, img.width, img.height, 3, thumb.data, t, t,
@@ -245,7 +246,8 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
         st = shots && refs ? am_dataset_select_shots(ds, cat, ep->shots, ep->seed, shots, err)
                            : AM_ERR_NOMEM;
         for (int32_t i = 0; st == AM_OK && i < ep->shots; i++)
-            st = am_image_read(am_dataset_train_item(ds, cat, shots[i])->path, 0, &refs[i], err);
+            st = am_image_read(am_dataset_train_item(ds, cat, shots[i])->path, ep->max_pixels,
+                               &refs[i], err);
         if (st == AM_OK) st = am_detector_fit(det, refs, ep->shots, err);
         for (int32_t i = 0; refs && i < ep->shots; i++) am_image_free(&refs[i]);
         free(refs);
@@ -276,7 +278,7 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
         const am_dataset_item *item = am_dataset_test_item(ds, cat, i);
         am_image img = {0};
         am_prediction pred = {0};
-        st = am_image_read(item->path, 0, &img, err);
+        st = am_image_read(item->path, ep->max_pixels, &img, err);
         if (st == AM_OK) st = am_detector_predict(det, &img, &pred, err);
         if (st == AM_OK) {
             maps[m] = am_alloc((size_t)size * size, sizeof(float), err);
@@ -284,7 +286,7 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
                                                   size, size, err)
                          : AM_ERR_NOMEM;
         }
-        if (st == AM_OK) st = load_mask(item, size, masks + (size_t)m * size * size, err);
+        if (st == AM_OK) st = load_mask(item, size, ep->max_pixels, masks + (size_t)m * size * size, err);
         if (st == AM_OK) {
             scores[m] = pred.score;
             labels[m] = item->label;
@@ -312,8 +314,7 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
     }
     char path[4096];
     if (st == AM_OK)
-        st = make_figures(ds, cat, dir, scores, labels, maps, masks, size, ep->max_figures, rc,
-                          err);
+        st = make_figures(ds, cat, dir, scores, labels, maps, masks, size, ep, rc, err);
     snprintf(path, sizeof path, "%s/scores.csv", dir);
     if (st == AM_OK) st = am_write_file(path, csv, csv_len, err);
     for (int32_t i = 0; maps && i < m; i++) am_free(maps[i]);
