@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "cli_models.h"
 #include "cli_progress.h"
+#include "core/error.h"
+#include "core/text.h"
 
 static void help(void) {
     printf("usage: anomem predict --model MODEL [--clip FILE] [--sam FILE] IMAGE... --out DIR\n"
@@ -63,21 +65,20 @@ static am_status write_outputs(const char *dir, char *const *images, int n, cons
                                const double *scales, json_t *results, am_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/scores.csv", dir);
-    size_t cap = 256 + (size_t)n * 4400, len = 0;
-    char *csv = malloc(cap);
-    if (!csv) return AM_ERR_NOMEM;
-    len += (size_t)snprintf(csv + len, cap - len, "image,score,map,map_scale,overlay\n");
+    am_text csv = {0};
+    am_text_printf(&csv, "image,score,map,map_scale,overlay\n");
     for (int i = 0; i < n; i++) {
         char stem[1024];
         unique_stem(images, i, stem, sizeof stem);
-        len += (size_t)snprintf(csv + len, cap - len, "\"%s\",%.9g,maps/%s.png,%.9g,overlays/%s.png\n",
-                                images[i], scores[i], stem, scales[i], stem);
+        am_text_printf(&csv, "\"%s\",%.9g,maps/%s.png,%.9g,overlays/%s.png\n", images[i],
+                       scores[i], stem, scales[i], stem);
     }
-    am_status st = am_write_file(path, csv, len, err);
-    free(csv);
+    am_status st = csv.failed ? am_error_set(err, AM_ERR_NOMEM, "out of memory")
+                              : am_write_file(path, csv.data, csv.len, err);
+    am_text_free(&csv);
     if (st != AM_OK) return st;
     char *text = json_dumps(results, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    if (!text) return AM_ERR_NOMEM;
+    if (!text) return am_error_set(err, AM_ERR_NOMEM, "out of memory");
     snprintf(path, sizeof path, "%s/results.json", dir);
     st = am_write_file(path, text, strlen(text), err);
     free(text);

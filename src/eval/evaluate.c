@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "detect/detector_internal.h"
 #include "eval/report.h"
 #include "image/resize.h"
@@ -265,10 +266,8 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
     const uint8_t **mask_ptrs = calloc((size_t)(n > 0 ? n : 1), sizeof *mask_ptrs);
     if (st == AM_OK && !(scores && labels && maps && masks && mask_ptrs)) st = AM_ERR_NOMEM;
     int32_t m = 0; /* images scored */
-    size_t csv_cap = 64 + (size_t)n * 600, csv_len = 0;
-    char *csv = malloc(csv_cap);
-    if (st == AM_OK && !csv) st = AM_ERR_NOMEM;
-    if (csv) csv_len += (size_t)snprintf(csv, csv_cap, "category,image,defect,label,score\n");
+    am_text csv = {0};
+    am_text_printf(&csv, "category,image,defect,label,score\n");
     for (int32_t i = 0; st == AM_OK && i < n; i++) {
         if (skip[i]) continue;
         if (ep->stop && *ep->stop) {
@@ -291,8 +290,8 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
             scores[m] = pred.score;
             labels[m] = item->label;
             mask_ptrs[m] = masks + (size_t)m * size * size;
-            csv_len += (size_t)snprintf(csv + csv_len, csv_cap - csv_len, "%s,\"%s\",%s,%d,%.9g\n",
-                                        name, item->name, item->defect, item->label, pred.score);
+            am_text_printf(&csv, "%s,\"%s\",%s,%d,%.9g\n", name, item->name, item->defect,
+                           item->label, pred.score);
             m++;
         }
         am_prediction_free(&pred);
@@ -316,7 +315,8 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
     if (st == AM_OK)
         st = make_figures(ds, cat, dir, scores, labels, maps, masks, size, ep, rc, err);
     snprintf(path, sizeof path, "%s/scores.csv", dir);
-    if (st == AM_OK) st = am_write_file(path, csv, csv_len, err);
+    if (st == AM_OK && csv.failed) st = am_error_set(err, AM_ERR_NOMEM, "out of memory");
+    if (st == AM_OK) st = am_write_file(path, csv.data, csv.len, err);
     for (int32_t i = 0; maps && i < m; i++) am_free(maps[i]);
     free(maps);
     am_free(masks);
@@ -325,7 +325,7 @@ static am_status run_category(const am_dataset *ds, int32_t cat, am_clip *clip, 
     free(labels);
     free(shots);
     free(skip);
-    free(csv);
+    am_text_free(&csv);
     am_detector_free(det);
     return st;
 }
@@ -418,52 +418,37 @@ static am_status write_summary(const char *out, const am_eval_result *r, int32_t
     snprintf(path, sizeof path, "%s/metrics.json", out);
     am_status st = write_json(path, root, err);
     /* csv and markdown tables, from the same numbers */
-    size_t cap = 512 + (size_t)(n + 1) * 400, len = 0, mlen = 0;
-    char *csv = malloc(cap), *md = malloc(cap);
-    if (st == AM_OK && (!csv || !md)) st = AM_ERR_NOMEM;
-    if (st == AM_OK) {
-        len += (size_t)snprintf(csv, cap, "category,image_auroc,image_ap,image_f1max,pixel_auroc,"
-                                          "pixel_ap,pixel_f1max,aupro\n");
-        mlen += (size_t)snprintf(md, cap, "| category | image AUROC | image AP | image F1-max | "
-                                          "pixel AUROC | pixel AP | pixel F1-max | AUPRO |\n"
-                                          "|---|---|---|---|---|---|---|---|\n");
-        for (int32_t i = 0; i <= n; i++) {
-            const char *name = i < n ? r[i].name : "mean";
-            json_t *o = i < n ? json_array_get(cats, (size_t)i) : mean;
-            const char *keys[7][2] = {{"image", "auroc"}, {"image", "ap"}, {"image", "f1max"},
-                                      {"pixel", "auroc"}, {"pixel", "ap"}, {"pixel", "f1max"},
-                                      {"pixel", "aupro"}};
-            const char *mkeys[7] = {"image_auroc", "image_ap",    "image_f1max", "pixel_auroc",
-                                    "pixel_ap",    "pixel_f1max", "aupro"};
-            len += (size_t)snprintf(csv + len, cap - len, "%s", name);
-            mlen += (size_t)snprintf(md + mlen, cap - mlen, "| %s", name);
-            for (int k = 0; k < 7; k++) {
-                json_t *v = i < n ? json_object_get(json_object_get(o, keys[k][0]), keys[k][1])
-                                  : json_object_get(o, mkeys[k]);
-                if (json_is_number(v)) {
-                    len += (size_t)snprintf(csv + len, cap - len, ",%.6f", json_number_value(v));
-                    mlen += (size_t)snprintf(md + mlen, cap - mlen, " | %.1f",
-                                             100.0 * json_number_value(v));
-                } else {
-                    len += (size_t)snprintf(csv + len, cap - len, ",undefined");
-                    mlen += (size_t)snprintf(md + mlen, cap - mlen, " | undefined");
-                }
+    am_text csv = {0}, md = {0}, all = {0};
+    am_text_printf(&csv, "category,image_auroc,image_ap,image_f1max,pixel_auroc,pixel_ap,"
+                         "pixel_f1max,aupro\n");
+    am_text_printf(&md, "| category | image AUROC | image AP | image F1-max | pixel AUROC | "
+                        "pixel AP | pixel F1-max | AUPRO |\n|---|---|---|---|---|---|---|---|\n");
+    for (int32_t i = 0; i <= n; i++) {
+        const char *name = i < n ? r[i].name : "mean";
+        json_t *o = i < n ? json_array_get(cats, (size_t)i) : mean;
+        const char *keys[7][2] = {{"image", "auroc"}, {"image", "ap"}, {"image", "f1max"},
+                                  {"pixel", "auroc"}, {"pixel", "ap"}, {"pixel", "f1max"},
+                                  {"pixel", "aupro"}};
+        const char *mkeys[7] = {"image_auroc", "image_ap",    "image_f1max", "pixel_auroc",
+                                "pixel_ap",    "pixel_f1max", "aupro"};
+        am_text_printf(&csv, "%s", name);
+        am_text_printf(&md, "| %s", name);
+        for (int k = 0; k < 7; k++) {
+            json_t *v = i < n ? json_object_get(json_object_get(o, keys[k][0]), keys[k][1])
+                              : json_object_get(o, mkeys[k]);
+            if (json_is_number(v)) {
+                am_text_printf(&csv, ",%.6f", json_number_value(v));
+                am_text_printf(&md, " | %.1f", 100.0 * json_number_value(v));
+            } else {
+                am_text_printf(&csv, ",undefined");
+                am_text_printf(&md, " | undefined");
             }
-            len += (size_t)snprintf(csv + len, cap - len, "\n");
-            mlen += (size_t)snprintf(md + mlen, cap - mlen, " |\n");
         }
-        snprintf(path, sizeof path, "%s/metrics.csv", out);
-        st = am_write_file(path, csv, len, err);
-        snprintf(path, sizeof path, "%s/metrics.md", out);
-        if (st == AM_OK) st = am_write_file(path, md, mlen, err);
+        am_text_printf(&csv, "\n");
+        am_text_printf(&md, " |\n");
     }
-    free(csv);
-    free(md);
     /* all categories' scores in one file */
-    size_t slen = 0, scap = 64;
-    char *all = malloc(scap);
-    if (st == AM_OK && !all) st = AM_ERR_NOMEM;
-    if (all) slen += (size_t)snprintf(all, scap, "category,image,defect,label,score\n");
+    am_text_printf(&all, "category,image,defect,label,score\n");
     for (int32_t i = 0; st == AM_OK && i < n; i++) {
         char *part;
         size_t plen;
@@ -472,19 +457,20 @@ static am_status write_summary(const char *out, const am_eval_result *r, int32_t
         if (st != AM_OK) break;
         const char *body = strchr(part, '\n');
         body = body ? body + 1 : part + plen;
-        size_t blen = plen - (size_t)(body - part);
-        char *grown = realloc(all, slen + blen + 1);
-        if (!grown) st = AM_ERR_NOMEM;
-        else {
-            all = grown;
-            memcpy(all + slen, body, blen);
-            slen += blen;
-        }
+        am_text_append(&all, body, plen - (size_t)(body - part));
         am_free(part);
     }
+    if (st == AM_OK && (csv.failed || md.failed || all.failed))
+        st = am_error_set(err, AM_ERR_NOMEM, "out of memory");
+    snprintf(path, sizeof path, "%s/metrics.csv", out);
+    if (st == AM_OK) st = am_write_file(path, csv.data, csv.len, err);
+    snprintf(path, sizeof path, "%s/metrics.md", out);
+    if (st == AM_OK) st = am_write_file(path, md.data, md.len, err);
     snprintf(path, sizeof path, "%s/scores.csv", out);
-    if (st == AM_OK) st = am_write_file(path, all, slen, err);
-    free(all);
+    if (st == AM_OK) st = am_write_file(path, all.data, all.len, err);
+    am_text_free(&csv);
+    am_text_free(&md);
+    am_text_free(&all);
     if (st == AM_OK) {
         char *line = json_dumps(settings, JSON_COMPACT | JSON_PRESERVE_ORDER);
         am_report rep = {line ? line : "", n, rc};
