@@ -7,6 +7,7 @@
 
 #include "../tests/weights-builder.h"
 #include "anomem.h"
+#include "fuzz-weights.h"
 #include "io/pickle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -22,18 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wb_buf z = wb_torch(&pk, s, 2);
     am_weights *w = NULL;
     if (am_weights_open_memory(z.data, z.size, "fuzz", &w, &err) == AM_OK) {
-        volatile unsigned char sink = 0;
-        for (int64_t i = 0; i < am_weights_count(w); i++) {
-            const am_tensor_info *t = am_weights_at(w, i);
-            const void *raw;
-            size_t n;
-            const float *f;
-            if (am_weights_get_raw(w, t->name, &raw, &n, &err) == AM_OK && n)
-                sink ^= ((const unsigned char *)raw)[n - 1];
-            if (am_weights_get_f32(w, t->name, &f, &err) == AM_OK && t->numel)
-                sink ^= (unsigned char)(f[t->numel - 1] > 0);
-        }
-        (void)sink;
+        fuzz_read_all_tensors(w);
         am_weights_close(w);
     }
     wb_free(&z);

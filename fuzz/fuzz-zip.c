@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "anomem.h"
+#include "fuzz-weights.h"
 #include "io/zip.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -21,11 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     am_zip_close(zip);
     am_weights *w = NULL;
     if (am_weights_open_memory(data, size, "fuzz", &w, &err) == AM_OK) {
-        for (int64_t i = 0; i < am_weights_count(w); i++) {
-            const void *raw;
-            size_t n;
-            am_weights_get_raw(w, am_weights_at(w, i)->name, &raw, &n, &err);
-        }
+        fuzz_read_all_tensors(w);
         am_weights_close(w);
     }
     return 0;
