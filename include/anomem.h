@@ -493,6 +493,9 @@ typedef struct {
     int64_t memory_capacity; /* 100000 embeddings per bank part */
     am_subsample subsample;  /* AM_SUBSAMPLE_RANDOM */
     float memory_ratio;      /* coreset: keep this fraction (0: capacity only) */
+    int64_t memory_budget_mb; /* 4096: all banks together while fitting; a run
+                                 that needs more stops with AM_ERR_LIMIT (not
+                                 stored in model files) */
     uint32_t augmentations;  /* AM_AUG_ALL */
     float rotate_degrees;    /* 10 */
     float translate_fraction; /* 0.05 */

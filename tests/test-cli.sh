@@ -66,6 +66,7 @@ fails_with "unknown command" 2 "unknown command" "$cli" frobnicate
 fails_with "bad --clip random seed" 1 "random:SEED" "$cli" predict --zero-shot --clip random:x "${tests[0]}" --out "$tmp/o3"
 fails_with "image over the pixel limit" 1 "larger than the limit" "$cli" segment --max-pixels 1000 "${candles[0]}" --out "$tmp/seglim"
 fails_with "unwritable output folder" 1 "cannot create" "$cli" segment "${candles[0]}" --out /proc/anomem-no-such-dir
+fails_with "memory budget of no memory" 1 "memory budget must be" "$cli" fit --clip "$clip" --memory-budget 0 --shots "${shots[0]}" --out "$tmp/budget.anomem"
 fails_with "not a model file" 1 "not an anomem model" "$cli" predict --model "$clip" "${tests[0]}" --out "$tmp/o4"
 
 echo "$passed passed, $failed failed"

@@ -95,6 +95,80 @@ static void test_random_cap(void) {
     am_bank_free(&b);
 }
 
+/* The row index i of an offered row (i + 1, 1), read back after normalisation. */
+static int offered_index(const float *row) {
+    return (int)lrintf(row[0] / row[1]) - 1;
+}
+
+static void offer_all(am_bank *bank, const float *rows, int64_t keep, uint64_t seed,
+                      am_bank_budget *budget) {
+    am_error err = {0};
+    am_bank_start(bank, seed);
+    budget->used_bytes = 0;
+    for (int i = 0; i < 1000; i += 7) /* in pieces, as crops arrive */
+        CHECK_OK(am_bank_offer(bank, rows + 2 * i, i + 7 <= 1000 ? 7 : 1000 - i, 2, keep, budget,
+                               &err));
+}
+
+static void test_reservoir(void) {
+    float rows[1000 * 2];
+    for (int i = 0; i < 1000; i++) {
+        rows[2 * i] = (float)i + 1;
+        rows[2 * i + 1] = 1;
+    }
+    am_bank_budget budget = {.limit_bytes = 1 << 20};
+    am_bank a = {0}, b = {0};
+    offer_all(&a, rows, 137, 42, &budget);
+    CHECK(a.count == 137 && a.seen == 1000 && a.capacity_rows == 137, "reservoir of 137 of %lld",
+          (long long)a.seen);
+    CHECK(budget.used_bytes == 137 * 2 * (int64_t)sizeof(float), "charged %lld bytes",
+          (long long)budget.used_bytes);
+    int seen_row[1000] = {0}, valid = 1;
+    for (int64_t r = 0; r < a.count; r++) {
+        int i = offered_index(a.rows + 2 * r);
+        valid &= i >= 0 && i < 1000 && !seen_row[i]++;
+    }
+    CHECK(valid, "kept rows are distinct offered rows");
+    offer_all(&b, rows, 137, 42, &budget);
+    CHECK(memcmp(a.rows, b.rows, sizeof(float) * 137 * 2) == 0, "seeded: same sample");
+    offer_all(&b, rows, 137, 43, &budget);
+    CHECK(memcmp(a.rows, b.rows, sizeof(float) * 137 * 2) != 0, "another seed: another sample");
+    /* uniform: over 2000 seeds the first and the last row are each kept
+     * 2000 * 137 / 1000 = 274 times on average (standard deviation 15) */
+    int first = 0, last = 0;
+    for (uint64_t seed = 0; seed < 2000; seed++) {
+        offer_all(&b, rows, 137, seed, &budget);
+        for (int64_t r = 0; r < b.count; r++) {
+            int i = offered_index(b.rows + 2 * r);
+            first += i == 0;
+            last += i == 999;
+        }
+    }
+    CHECK(first > 214 && first < 334 && last > 214 && last < 334,
+          "first row kept %d times, last %d (expected 274)", first, last);
+    am_bank_free(&a);
+    am_bank_free(&b);
+}
+
+static void test_budget(void) {
+    float rows[1100 * 2];
+    for (int i = 0; i < 1100; i++) rows[2 * i] = rows[2 * i + 1] = 1;
+    am_error err = {0};
+    am_bank bank = {0};
+    am_bank_budget budget = {.limit_bytes = 1024 * 2 * sizeof(float)}; /* 1024 rows */
+    am_bank_start(&bank, 1);
+    CHECK_OK(am_bank_offer(&bank, rows, 1000, 2, INT64_MAX, &budget, &err));
+    CHECK(bank.capacity_rows == 1024 && budget.used_bytes == budget.limit_bytes,
+          "grown to the budget, %lld rows", (long long)bank.capacity_rows);
+    CHECK(am_bank_offer(&bank, rows, 100, 2, INT64_MAX, &budget, &err) == AM_ERR_LIMIT &&
+              strstr(err.message, "memory budget") && strstr(err.message, "1000 embeddings in one part"),
+          "over the budget: %s", err.message);
+    CHECK(bank.count == 1000 && bank.seen == 1000, "bank unchanged by the refused offer");
+    CHECK_OK(am_bank_offer(&bank, rows, 24, 2, INT64_MAX, &budget, &err));
+    CHECK(bank.count == 1024, "what fits still fits");
+    am_bank_free(&bank);
+}
+
 static void test_coreset(void) {
     am_error err = {0};
     am_bank bank = {0};
@@ -168,6 +242,8 @@ int main(void) {
     test_scores();
     test_distance();
     test_random_cap();
+    test_reservoir();
+    test_budget();
     test_coreset();
     return check_summary();
 }

@@ -26,6 +26,7 @@ const char cli_models_help[] =
     "  --memory-capacity N        embeddings per memory-bank part (default 100000)\n"
     "  --subsample random|coreset how to cap the banks (default random)\n"
     "  --memory-ratio R           keep this fraction of each bank part (coreset)\n"
+    "  --memory-budget MB         memory all banks may use while fitting (default 4096)\n"
     "  --smooth SIGMA             Gaussian smoothing of the map, pixels (default off)\n"
     "  --param NAME=VALUE         any detector parameter (e.g. indiv_image_weight=6)\n";
 
@@ -62,6 +63,7 @@ int cli_models_parse(cli_models *m, const char *command, int argc, char **argv, 
         {"--memory-capacity", "memory_capacity"},
         {"--subsample", "subsample"},
         {"--memory-ratio", "memory_ratio"},
+        {"--memory-budget", "memory_budget_mb"},
         {"--smooth", "smooth_sigma"},
     };
     for (size_t k = 0; k < sizeof simple / sizeof *simple; k++)

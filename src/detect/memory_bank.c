@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,28 +26,80 @@ static void normalise_row(float *v, int64_t dim) {
     for (int64_t i = 0; i < dim; i++) v[i] *= inv;
 }
 
-am_status am_bank_append(am_bank *bank, const float *rows, int64_t n, int64_t dim, int normalise,
-                         am_error *err) {
-    if (n <= 0) return AM_OK;
+/* Grows the allocation to hold at least `need` rows, doubling up to at most
+ * `most` rows; the bytes added are charged to `budget` when there is one. */
+static am_status grow(am_bank *bank, int64_t need, int64_t most, am_bank_budget *budget,
+                      am_error *err) {
+    if (need <= bank->capacity_rows) return AM_OK;
+    const int64_t row_bytes = bank->dim * (int64_t)sizeof(float);
+    int64_t cap = bank->capacity_rows ? bank->capacity_rows : 1024;
+    while (cap < need) cap *= 2;
+    if (cap > most) cap = most;
+    if (budget) {
+        int64_t room = (budget->limit_bytes - budget->used_bytes) / row_bytes + bank->capacity_rows;
+        if (cap > room) cap = room;
+        if (cap < need)
+            return am_error_set(err, AM_ERR_LIMIT,
+                                "the memory banks need more than the memory budget of %lld MiB "
+                                "(%lld embeddings in one part so far); lower memory_capacity, subsample at "
+                                "random instead of by coreset, fit fewer images, or raise "
+                                "memory_budget_mb (--memory-budget)",
+                                (long long)(budget->limit_bytes >> 20),
+                                (long long)bank->count);
+    }
+    float *grown = am_alloc((size_t)cap, (size_t)row_bytes, err);
+    if (!grown) return AM_ERR_NOMEM;
+    if (bank->count) memcpy(grown, bank->rows, (size_t)(bank->count * row_bytes));
+    am_free(bank->rows);
+    if (budget) budget->used_bytes += (cap - bank->capacity_rows) * row_bytes;
+    bank->rows = grown;
+    bank->capacity_rows = cap;
+    return AM_OK;
+}
+
+static am_status check_dim(am_bank *bank, int64_t dim, am_error *err) {
     if (bank->dim == 0) bank->dim = dim;
     if (bank->dim != dim)
         return am_error_set(err, AM_ERR_ARGUMENT, "bank of %lld-d embeddings given %lld-d rows",
                             (long long)bank->dim, (long long)dim);
-    if (bank->count + n > bank->capacity_rows) {
-        int64_t cap = bank->capacity_rows ? bank->capacity_rows : 1024;
-        while (cap < bank->count + n) cap *= 2;
-        float *grown = am_alloc((size_t)cap, (size_t)dim * sizeof(float), err);
-        if (!grown) return AM_ERR_NOMEM;
-        if (bank->count) memcpy(grown, bank->rows, (size_t)(bank->count * dim) * sizeof(float));
-        am_free(bank->rows);
-        bank->rows = grown;
-        bank->capacity_rows = cap;
-    }
+    return AM_OK;
+}
+
+am_status am_bank_append(am_bank *bank, const float *rows, int64_t n, int64_t dim, int normalise,
+                         am_error *err) {
+    if (n <= 0) return AM_OK;
+    am_status st = check_dim(bank, dim, err);
+    if (st == AM_OK) st = grow(bank, bank->count + n, INT64_MAX, NULL, err);
+    if (st != AM_OK) return st;
     float *dst = bank->rows + bank->count * dim;
     memcpy(dst, rows, (size_t)(n * dim) * sizeof(float));
     if (normalise)
         for (int64_t i = 0; i < n; i++) normalise_row(dst + i * dim, dim);
     bank->count += n;
+    return AM_OK;
+}
+
+void am_bank_start(am_bank *bank, uint64_t seed) {
+    am_bank_free(bank);
+    am_rng_seed(&bank->rng, seed);
+}
+
+am_status am_bank_offer(am_bank *bank, const float *rows, int64_t n, int64_t dim, int64_t keep,
+                        am_bank_budget *budget, am_error *err) {
+    if (n <= 0) return AM_OK;
+    am_status st = check_dim(bank, dim, err);
+    int64_t need = bank->count + n < keep ? bank->count + n : keep;
+    if (st == AM_OK) st = grow(bank, need, keep, budget, err);
+    if (st != AM_OK) return st;
+    for (int64_t i = 0; i < n; i++, bank->seen++) {
+        int64_t slot = bank->count;
+        if (bank->count < keep) bank->count++;
+        else if ((slot = (int64_t)am_rng_below(&bank->rng, (uint64_t)bank->seen + 1)) >= keep)
+            continue;
+        float *dst = bank->rows + slot * dim;
+        memcpy(dst, rows + i * dim, (size_t)dim * sizeof(float));
+        normalise_row(dst, dim);
+    }
     return AM_OK;
 }
 

@@ -7,18 +7,38 @@
 #include <stdint.h>
 
 #include "anomem.h"
+#include "core/rng.h"
 
 typedef struct {
     int64_t count;
     int64_t dim;
     int64_t capacity_rows; /* allocated rows */
     float *rows;           /* count x dim, each row of unit length */
+    int64_t seen;          /* rows offered with am_bank_offer */
+    am_rng rng;            /* its reservoir draws */
 } am_bank;
+
+/* The bytes all banks of one fit may allocate together, and what they hold. */
+typedef struct {
+    int64_t limit_bytes;
+    int64_t used_bytes;
+} am_bank_budget;
 
 /* Appends n rows of dim floats, normalising each when `normalise` is set (a
  * zero row stays zero); rows read back from a model file are stored as is. */
 am_status am_bank_append(am_bank *bank, const float *rows, int64_t n, int64_t dim, int normalise,
                          am_error *err);
+
+/* Empties the bank and seeds the generator of its reservoir. */
+void am_bank_start(am_bank *bank, uint64_t seed);
+
+/* Offers n rows (normalised here) to a bank that keeps a uniform random
+ * sample of at most `keep` of all rows ever offered (reservoir sampling,
+ * Algorithm R), so memory stays bounded however many rows arrive.  Every
+ * allocation is charged to `budget`: one that would pass its limit fails
+ * with AM_ERR_LIMIT and leaves the bank as it was. */
+am_status am_bank_offer(am_bank *bank, const float *rows, int64_t n, int64_t dim, int64_t keep,
+                        am_bank_budget *budget, am_error *err);
 
 void am_bank_free(am_bank *bank);
 

@@ -30,6 +30,7 @@ am_detector_params am_detector_default_params(void) {
     p.memory_capacity = 100000;
     p.subsample = AM_SUBSAMPLE_RANDOM;
     p.memory_ratio = 0.0f;
+    p.memory_budget_mb = 4096;
     p.augmentations = AM_AUG_ALL;
     p.rotate_degrees = 10.0f;
     p.translate_fraction = 0.05f;
@@ -73,6 +74,8 @@ am_status am_detector_params_check(const am_detector_params *p, int32_t grid, am
                             "translation above 0.5 or rotation above 180 degrees");
     if (p->memory_capacity < 1 || p->memory_capacity > 100000000)
         return am_error_set(err, AM_ERR_ARGUMENT, "memory capacity must be 1..100000000");
+    if (p->memory_budget_mb < 1 || p->memory_budget_mb > ((int64_t)1 << 24))
+        return am_error_set(err, AM_ERR_ARGUMENT, "memory budget must be 1..16777216 MiB");
     if (p->subsample != AM_SUBSAMPLE_RANDOM && p->subsample != AM_SUBSAMPLE_CORESET)
         return am_error_set(err, AM_ERR_ARGUMENT, "unknown subsampling method");
     if (!(p->memory_ratio >= 0 && p->memory_ratio <= 1))
@@ -99,8 +102,9 @@ static const struct {
     const char *name;
     param_kind kind;
     size_t offset;
+    int runtime; /* a resource limit, not part of a fitted model's file */
 } param_table[] = {
-#define P(name, kind) {#name, kind, offsetof(am_detector_params, name)}
+#define P(name, kind) {#name, kind, offsetof(am_detector_params, name), 0}
     P(small_window, KIND_I32),        P(mid_window, KIND_I32),
     P(window_stride, KIND_I32),       P(temperature, KIND_FLOAT),
     P(zs_small_weight, KIND_FLOAT),   P(zs_mid_weight, KIND_FLOAT),
@@ -115,6 +119,7 @@ static const struct {
     P(max_objects, KIND_I32),         P(max_object_fraction, KIND_FLOAT),
     P(min_object_fraction, KIND_FLOAT), P(nested_fraction, KIND_FLOAT),
     P(crop_grow, KIND_FLOAT),         P(smooth_sigma, KIND_FLOAT),
+    {"memory_budget_mb", KIND_I64, offsetof(am_detector_params, memory_budget_mb), 1},
 #undef P
 };
 #define N_PARAMS (sizeof param_table / sizeof *param_table)
@@ -172,6 +177,7 @@ am_status am_detector_params_set(am_detector_params *p, const char *name, const 
 char *am_detector_params_to_json(const am_detector_params *p) {
     json_t *o = json_object();
     for (size_t i = 0; i < N_PARAMS; i++) {
+        if (param_table[i].runtime) continue;
         const char *field = (const char *)p + param_table[i].offset;
         json_t *v;
         switch (param_table[i].kind) {
@@ -206,6 +212,7 @@ am_status am_detector_params_from_json(const char *text, am_detector_params *p, 
     }
     am_status st = AM_OK;
     for (size_t i = 0; st == AM_OK && i < N_PARAMS; i++) {
+        if (param_table[i].runtime) continue;
         json_t *v = json_object_get(o, param_table[i].name);
         if (!v) {
             st = am_error_set(err, AM_ERR_FORMAT, "parameter '%s' missing", param_table[i].name);
