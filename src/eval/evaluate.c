@@ -504,6 +504,7 @@ am_status am_eval_run(const am_dataset *ds, am_clip *clip, am_sam *sam,
                                 (int)am_dataset_train_count(ds, c));
     am_status st = am_make_dirs(ep->out_dir, err);
     if (st != AM_OK) return st;
+    am_remove_stale_temps(ep->out_dir);
     char *params = am_detector_params_to_json(dp);
     json_t *settings = json_pack(
         "{s:s,s:s,s:i,s:s,s:i,s:f,s:s,s:s,s:s?,s:o}", "root", am_dataset_root(ds), "layout",
@@ -527,6 +528,7 @@ am_status am_eval_run(const am_dataset *ds, am_clip *clip, am_sam *sam,
         snprintf(dir, sizeof dir, "%s/%s", ep->out_dir, name);
         snprintf(path, sizeof path, "%s/result.json", dir);
         if ((st = am_make_dirs(dir, err)) != AM_OK) break;
+        am_remove_stale_temps(dir);
         json_t *done = json_load_file(path, 0, NULL);
         json_t *ds_settings = json_object_get(done, "settings");
         char *done_text = ds_settings ? json_dumps(ds_settings, JSON_COMPACT | JSON_SORT_KEYS)

@@ -1,8 +1,10 @@
 /* file.c - file mapping, atomic writes, folders, and weight-file identities. */
 #include "io/file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +125,34 @@ void am_atomic_abort(am_atomic_file *f) {
     free(f->temp_path);
     free(f->final_path);
     memset(f, 0, sizeof *f);
+}
+
+/* The writer's process id when `name` ends in .tmp.<pid>.<n>, else 0. */
+static long temp_owner(const char *name) {
+    const char *mark = NULL;
+    for (const char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp.")) mark = p;
+    if (!mark) return 0;
+    char *end;
+    errno = 0;
+    long pid = strtol(mark + 5, &end, 10);
+    if (errno || pid <= 0 || end == mark + 5 || *end != '.' || !end[1]) return 0;
+    const char *n = end + 1;
+    while (*n >= '0' && *n <= '9') n++;
+    return *n ? 0 : pid;
+}
+
+void am_remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = temp_owner(e->d_name);
+        if (!pid || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path)
+            unlink(path);
+    }
+    closedir(d);
 }
 
 am_status am_write_file_atomic(const char *path, const void *data, size_t size, am_error *err) {

@@ -43,6 +43,11 @@ am_status am_atomic_commit(am_atomic_file *f, am_error *err);
 /* Removes the temporary file (after a failure). */
 void am_atomic_abort(am_atomic_file *f);
 
+/* Removes the temporary files a killed writer left in `dir` (not its
+ * subfolders): names ending in .tmp.<pid>.<n> whose process no longer runs.
+ * A folder that cannot be read is left alone. */
+void am_remove_stale_temps(const char *dir);
+
 /* Writes `size` bytes to `path` atomically. */
 am_status am_write_file_atomic(const char *path, const void *data, size_t size, am_error *err);
 
