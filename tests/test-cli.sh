@@ -6,6 +6,7 @@
 # same bytes; segment finds the VisA candles; bad inputs give clear errors.
 set -u
 cli=${ANOMEM_CLI:-./anomem}
+make_images=${ANOMEM_MAKE_IMAGES:-./make-test-images}
 shared=${ANOMEM_SHARED:-../shared}
 clip=$shared/vectors/clip-tiny/model.safetensors
 tmp=$(mktemp -d /tmp/anomem-cli-XXXXXX)
@@ -39,6 +40,17 @@ check "16-bit map" test "$(od -An -tu1 -j24 -N2 "$tmp/out-a/maps/000.png" | tr -
 check "overlay" test -s "$tmp/out-a/overlays/000.png"
 check "info on the model file" "$cli" info "$tmp/a.anomem"
 check "zero-shot predict" "$cli" predict --zero-shot --clip "$clip" --object pill "${tests[0]}" --out "$tmp/zs"
+
+# what cameras deliver is converted, not refused: RGBA and 16-bit PNGs score
+# exactly as the 8-bit RGB original; gray and CMYK JPEGs score
+mkdir -p "$tmp/formats"
+check "make image variants" "$make_images" "${tests[0]}" "$tmp/formats"
+check "predict on RGBA, 16-bit, gray JPEG, CMYK JPEG" "$cli" predict --model "$tmp/a.anomem" --clip "$clip" "${tests[0]}" "$tmp"/formats/{rgba.png,rgb16.png,gray.jpg,cmyk.jpg} --out "$tmp/out-formats"
+score_of() { awk -F, -v n="$1" 'NR > 1 && $1 ~ n { print $2 }' "$tmp/out-formats/scores.csv"; }
+check "RGBA scores as RGB" test "$(score_of rgba.png)" = "$(score_of "$(basename "${tests[0]}")")"
+check "16-bit scores as 8-bit" test "$(score_of rgb16.png)" = "$(score_of "$(basename "${tests[0]}")")"
+check "gray JPEG scored" test -n "$(score_of gray.jpg)"
+check "CMYK JPEG scored" test -n "$(score_of cmyk.jpg)"
 
 candles=("$shared"/data/visa-samples/candle/Data/Images/*/*.JPG)
 check "segment candles" "$cli" segment "${candles[0]}" --out "$tmp/seg"
