@@ -18,7 +18,7 @@ typedef struct {
     size_t size, cap;
 } buffer;
 
-static void buffer_put(buffer *b, const void *p, size_t n) {
+static inline void buffer_put(buffer *b, const void *p, size_t n) {
     if (b->size + n > b->cap) {
         b->cap = (b->size + n) * 2;
         b->data = realloc(b->data, b->cap);
@@ -27,15 +27,15 @@ static void buffer_put(buffer *b, const void *p, size_t n) {
     b->size += n;
 }
 
-static void png_put(png_structp png, png_bytep p, size_t n) {
+static inline void png_put(png_structp png, png_bytep p, size_t n) {
     buffer_put(png_get_io_ptr(png), p, n);
 }
 
-static void png_flush_nothing(png_structp png) { (void)png; }
+static inline void png_flush_nothing(png_structp png) { (void)png; }
 
 /* Encodes a PNG of any colour type with libpng directly.  rows holds
  * height rows of packed samples as libpng expects them. */
-static buffer make_png(int32_t w, int32_t h, int color_type, int bit_depth, int interlace,
+static inline buffer make_png(int32_t w, int32_t h, int color_type, int bit_depth, int interlace,
                        const uint8_t *rows, size_t row_bytes, const png_color *palette,
                        int n_palette, const uint8_t *trans, int n_trans) {
     buffer b = {0};
@@ -61,7 +61,7 @@ static buffer make_png(int32_t w, int32_t h, int color_type, int bit_depth, int 
  * with or without the Adobe marker); coding JPEG_BASELINE, JPEG_PROGRESSIVE
  * or JPEG_ARITHMETIC. */
 enum { JPEG_BASELINE, JPEG_PROGRESSIVE, JPEG_ARITHMETIC };
-static buffer make_jpeg_coded(int32_t w, int32_t h, int components, const uint8_t *pixels,
+static inline buffer make_jpeg_coded(int32_t w, int32_t h, int components, const uint8_t *pixels,
                               int adobe, int coding) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr jerr;
@@ -95,8 +95,18 @@ static buffer make_jpeg_coded(int32_t w, int32_t h, int components, const uint8_
     return b;
 }
 
-static buffer make_jpeg(int32_t w, int32_t h, int components, const uint8_t *pixels, int adobe) {
+static inline buffer make_jpeg(int32_t w, int32_t h, int components, const uint8_t *pixels, int adobe) {
     return make_jpeg_coded(w, h, components, pixels, adobe, JPEG_BASELINE);
+}
+
+/* Writes the buffer to `path` and frees it; 0 on success. */
+static inline int buffer_save(buffer *b, const char *path) {
+    FILE *f = fopen(path, "wb");
+    int bad = !f || fwrite(b->data, 1, b->size, f) != b->size;
+    if (f) bad |= fclose(f) != 0;
+    free(b->data);
+    b->data = NULL;
+    return bad;
 }
 
 #endif

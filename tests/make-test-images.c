@@ -12,10 +12,7 @@
 static int save(buffer *b, const char *dir, const char *name) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    int bad = !f || fwrite(b->data, 1, b->size, f) != b->size;
-    if (f) bad |= fclose(f) != 0;
-    free(b->data);
+    int bad = buffer_save(b, path);
     if (bad) fprintf(stderr, "make-test-images: cannot write %s\n", path);
     return bad;
 }
