@@ -62,6 +62,21 @@ check "SAM records" grep -q '"predicted_iou"' "$tmp/segsam/$stem.masks.json"
 check "SAM label image" test -s "$tmp/segsam/$stem.masks.png"
 check "SAM objects" test -s "$tmp/segsam/$stem.objects.json"
 
+# safetensors FILE NAME...: a weight file whose tensors NAME... are F32 [1] zeros
+safetensors() {
+    local out=$1 json="" off=0 name
+    shift
+    for name in "$@"; do
+        json="$json${json:+,}\"$name\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[$off,$((off + 4))]}"
+        off=$((off + 4))
+    done
+    json="{$json}"
+    local n=${#json}
+    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))"'\0\0\0\0' >"$out"
+    printf '%s' "$json" >>"$out"
+    head -c "$off" /dev/zero >>"$out"
+}
+
 # errors: exit status and key words
 fails_with "missing file" 1 "cannot open" "$cli" info "$tmp/nope.pt"
 fails_with "folder as file" 1 "directory" "$cli" info "$tmp"
@@ -69,7 +84,14 @@ fails_with "folder as file" 1 "directory" "$cli" info "$tmp"
 fails_with "empty file" 1 "empty" "$cli" info "$tmp/empty.pt"
 head -c 5000 "$clip" >"$tmp/trunc.safetensors"
 fails_with "truncated weights" 1 "trunc" "$cli" info "$tmp/trunc.safetensors"
-fails_with "SAM given as CLIP" 1 "visual" "$cli" fit --clip "$shared/vectors/sam-tiny/model.safetensors" --shots "${shots[0]}" --out "$tmp/x.anomem"
+fails_with "SAM given as CLIP" 1 "Segment Anything model.*give it as --sam" "$cli" fit --clip "$shared/vectors/sam-tiny/model.safetensors" --shots "${shots[0]}" --out "$tmp/x.anomem"
+safetensors "$tmp/rn50.safetensors" visual.conv1.weight visual.layer1.0.conv1.weight visual.attnpool.c_proj.weight text_projection
+check "the test's safetensors writer" "$cli" info "$tmp/rn50.safetensors"
+fails_with "a ResNet CLIP" 1 "ResNet CLIP.*not an OpenCLIP vision transformer" "$cli" fit --clip "$tmp/rn50.safetensors" --shots "${shots[0]}" --out "$tmp/x.anomem"
+safetensors "$tmp/convnext.safetensors" visual.trunk.stem.0.weight visual.head.proj.weight text_projection
+fails_with "a timm-tower CLIP" 1 "timm image tower" "$cli" predict --zero-shot --clip "$tmp/convnext.safetensors" "${tests[0]}" --out "$tmp/o5"
+safetensors "$tmp/hf.safetensors" vision_model.embeddings.patch_embedding.weight text_model.embeddings.token_embedding.weight
+fails_with "a transformers CLIP" 1 "Hugging Face" "$cli" predict --zero-shot --clip "$tmp/hf.safetensors" "${tests[0]}" --out "$tmp/o6"
 fails_with "model fitted with another CLIP" 1 "another CLIP" "$cli" predict --model "$tmp/a.anomem" --clip random:5 "${tests[0]}" --out "$tmp/o"
 printf 'not a png' >"$tmp/bad.png"
 fails_with "corrupt image" 1 "bad.png" "$cli" predict --model "$tmp/a.anomem" --clip "$clip" "$tmp/bad.png" --out "$tmp/o2"

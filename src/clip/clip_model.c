@@ -3,7 +3,6 @@
  * model-config JSON when there is one) or from a seed (random weights
  * initialised like open_clip); its identity, its sizes, and freeing it. */
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clip/clip_config.h"
 #include "clip/clip_internal.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -23,7 +23,6 @@
 #define MAX_GRID 256
 #define MAX_PATCH 128
 #define MAX_CONTEXT 4096
-#define MAX_VOCAB 10000000
 #define MAX_CONFIG_BYTES (1 << 20)
 
 am_clip_params am_clip_default_params(void) {
@@ -143,7 +142,7 @@ static am_status check_info(const am_clip_info *i, const char *what, am_error *e
                                 k ? "text" : "vision", (int)w[k], (int)l[k], (int)h[k]);
     }
     if (i->embed_dim <= 0 || i->embed_dim > MAX_WIDTH || i->context_length <= 0 ||
-        i->context_length > MAX_CONTEXT || i->vocab_size <= 0 || i->vocab_size > MAX_VOCAB)
+        i->context_length > MAX_CONTEXT || i->vocab_size <= 0 || i->vocab_size > CLIP_MAX_VOCAB)
         return am_error_set(err, AM_ERR_MODEL,
                             "%s: embedding %d, context %d, vocabulary %d out of range", what,
                             (int)i->embed_dim, (int)i->context_length, (int)i->vocab_size);
@@ -247,6 +246,23 @@ static int has_tensor(loader *L, const char *name) {
     return am_weights_find(L->w, full) != NULL;
 }
 
+/* What a weight file without a ViT image tower holds, told by its names. */
+static const char *model_family(const am_weights *w) {
+    static const struct {
+        const char *marker, *family;
+    } known[] = {
+        {"visual.attnpool.", "a ResNet CLIP (ModifiedResNet, e.g. RN50)"},
+        {"visual.layer1.", "a ResNet CLIP (ModifiedResNet, e.g. RN50)"},
+        {"visual.trunk.", "a CLIP with a timm image tower (e.g. ConvNeXt)"},
+        {"vision_model.embeddings.", "a Hugging Face transformers CLIP (use the open_clip file)"},
+        {"image_encoder.", "a Segment Anything model (give it as --sam)"},
+    };
+    for (size_t k = 0; k < sizeof known / sizeof *known; k++)
+        for (int64_t i = 0; i < am_weights_count(w); i++)
+            if (strstr(am_weights_at(w, i)->name, known[k].marker)) return known[k].family;
+    return "an unknown model";
+}
+
 /* Finds the key prefix of the state dict ("", "module.", "state_dict.", ...)
  * from where visual.class_embedding is. */
 static am_status find_prefix(loader *L) {
@@ -264,111 +280,19 @@ static am_status find_prefix(loader *L) {
         return AM_OK;
     }
     return am_error_set(L->err, AM_ERR_MODEL,
-                        "%s: not an OpenCLIP model: tensor 'visual.class_embedding' is missing",
-                        L->path);
+                        "%s: %s, not an OpenCLIP vision transformer (anomem runs ViT CLIPs such "
+                        "as ViT-B-16-plus-240): tensor 'visual.class_embedding' is missing",
+                        L->path, model_family(L->w));
 }
 
-/* What an open_clip model config says (0 / -1: not given). */
-typedef struct {
-    const char *path;
-    int32_t embed_dim;
-    int32_t image_size, patch_size, vision_width, vision_layers, head_width;
-    int32_t text_width, text_layers, text_heads, context_length, vocab_size;
-    int quick_gelu;
-} clip_config;
-
-/* An integer member of a JSON object: 0 when absent, -1 when not an integer. */
-static int32_t json_int(const json_t *o, const char *key) {
-    const json_t *v = json_object_get(o, key);
-    if (!v) return 0;
-    if (json_is_array(v) && json_array_size(v) == 2 &&
-        json_equal(json_array_get(v, 0), json_array_get(v, 1)))
-        v = json_array_get(v, 0); /* a square [h, w] size */
-    if (!json_is_integer(v)) return -1;
-    json_int_t x = json_integer_value(v);
-    return x > 0 && x <= MAX_VOCAB ? (int32_t)x : -1;
-}
-
-/* Refuses options of open_clip configs that change the computation in ways
- * this code does not implement. */
-static am_status check_options(const clip_config *c, const json_t *cfg, const char *tower,
-                               am_error *err) {
-    static const char *const must_be_null[] = {"ls_init_value", "timm_model_name",
-                                               "hf_model_name", "act_kwargs", "norm_kwargs"};
-    static const char *const must_be_false[] = {"attentional_pool", "no_ln_pre", "embed_cls",
-                                                "no_causal_mask", "proj_bias"};
-    for (size_t i = 0; i < sizeof must_be_null / sizeof *must_be_null; i++) {
-        const json_t *v = json_object_get(cfg, must_be_null[i]);
-        if (v && !json_is_null(v))
-            return am_error_set(err, AM_ERR_UNSUPPORTED, "%s: %s.%s is not supported", c->path,
-                                tower, must_be_null[i]);
-    }
-    for (size_t i = 0; i < sizeof must_be_false / sizeof *must_be_false; i++) {
-        const json_t *v = json_object_get(cfg, must_be_false[i]);
-        if (v && !json_is_false(v) && !json_is_null(v))
-            return am_error_set(err, AM_ERR_UNSUPPORTED, "%s: %s.%s is not supported", c->path,
-                                tower, must_be_false[i]);
-    }
-    const json_t *pool = json_object_get(cfg, "pool_type");
-    const char *want = strcmp(tower, "vision_cfg") == 0 ? "tok" : "argmax";
-    if (pool && !json_is_null(pool) &&
-        (!json_is_string(pool) || strcmp(json_string_value(pool), want) != 0))
-        return am_error_set(err, AM_ERR_UNSUPPORTED, "%s: %s.pool_type must be \"%s\"", c->path,
-                            tower, want);
-    const json_t *pos = json_object_get(cfg, "pos_embed_type");
-    if (pos && !json_is_null(pos) &&
-        (!json_is_string(pos) || strcmp(json_string_value(pos), "learnable") != 0))
-        return am_error_set(err, AM_ERR_UNSUPPORTED,
-                            "%s: %s.pos_embed_type must be \"learnable\"", c->path, tower);
-    return AM_OK;
-}
-
-/* Parses an open_clip model config (plain, or a HF open_clip_config.json with
- * "model_cfg").  *recognised is 0 when the file is JSON but no open_clip
- * config (only an error when the caller named it). */
+/* Parses an open_clip model config file (see clip_config_parse). */
 static am_status read_config(const char *path, clip_config *c, int *recognised, am_error *err) {
     char *text = NULL;
     size_t size = 0;
     am_status st = am_file_read_all(path, MAX_CONFIG_BYTES, &text, &size, err);
     if (st != AM_OK) return st;
-    json_error_t jerr;
-    json_t *root = json_loadb(text, size, 0, &jerr);
+    st = clip_config_parse(text, size, path, c, recognised, err);
     free(text);
-    if (!root)
-        return am_error_set(err, AM_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
-    memset(c, 0, sizeof *c);
-    c->path = path;
-    const json_t *m = json_object_get(root, "model_cfg");
-    if (!json_is_object(m)) m = root;
-    const json_t *v = json_object_get(m, "vision_cfg"), *t = json_object_get(m, "text_cfg");
-    *recognised = json_is_object(m) && json_is_object(v) && json_is_object(t);
-    if (!*recognised) {
-        json_decref(root);
-        return AM_OK;
-    }
-    c->embed_dim = json_int(m, "embed_dim");
-    c->image_size = json_int(v, "image_size");
-    c->patch_size = json_int(v, "patch_size");
-    c->vision_width = json_int(v, "width");
-    c->vision_layers = json_int(v, "layers");
-    c->head_width = json_int(v, "head_width");
-    c->text_width = json_int(t, "width");
-    c->text_layers = json_int(t, "layers");
-    c->text_heads = json_int(t, "heads");
-    c->context_length = json_int(t, "context_length");
-    c->vocab_size = json_int(t, "vocab_size");
-    const json_t *q = json_object_get(m, "quick_gelu");
-    c->quick_gelu = q && json_is_true(q);
-    st = check_options(c, v, "vision_cfg", err);
-    if (st == AM_OK) st = check_options(c, t, "text_cfg", err);
-    const int32_t all[] = {c->embed_dim,   c->image_size,  c->patch_size,     c->vision_width,
-                           c->vision_layers, c->head_width, c->text_width,     c->text_layers,
-                           c->text_heads,  c->context_length, c->vocab_size};
-    for (size_t i = 0; st == AM_OK && i < sizeof all / sizeof *all; i++)
-        if (all[i] < 0)
-            st = am_error_set(err, AM_ERR_FORMAT,
-                              "%s: a size is not a positive integer (or a square pair)", path);
-    json_decref(root);
     return st;
 }
 
@@ -507,8 +431,8 @@ static am_status load_model(am_clip *clip, loader *L, const clip_config *cfg, in
         return am_error_set(err, AM_ERR_MODEL, "%s: %svisual.proj is not [%d, embed_dim]",
                             L->path, L->prefix, (int)in->vision_width);
     in->embed_dim = (int32_t)vproj->shape[1];
-    if (tok->ndim != 2 || tok->shape[0] <= 0 || tok->shape[0] > MAX_VOCAB || tok->shape[1] <= 0 ||
-        tok->shape[1] > MAX_WIDTH)
+    if (tok->ndim != 2 || tok->shape[0] <= 0 || tok->shape[0] > CLIP_MAX_VOCAB ||
+        tok->shape[1] <= 0 || tok->shape[1] > MAX_WIDTH)
         return am_error_set(err, AM_ERR_MODEL, "%s: %stoken_embedding.weight is not [vocab, width]",
                             L->path, L->prefix);
     in->vocab_size = (int32_t)tok->shape[0];

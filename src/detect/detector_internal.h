@@ -52,6 +52,15 @@ am_status am_encode_crops(am_detector *det, const am_image *image, const am_deco
 
 void am_crop_features_free(crop_features *f);
 
+/* am_detector_peek and am_detector_load on a model file already open (or a
+ * buffer); am_weights_path(w) names it in messages.  The detector does not
+ * keep w. */
+am_status am_detector_peek_weights(am_weights *w, char *object_name, size_t object_size,
+                                   char *clip_identity, size_t clip_size, char *sam_identity,
+                                   size_t sam_size, am_error *err);
+am_status am_detector_load_weights(am_weights *w, am_clip *clip, am_sam *sam, am_detector **out,
+                                   am_error *err);
+
 /* Builds the search indexes over the banks (after fit or load). */
 am_status am_detector_build_index(am_detector *det, am_error *err);
 

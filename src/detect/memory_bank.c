@@ -217,7 +217,7 @@ struct am_bank_index {
     int64_t dim;
     int32_t n_blocks;
     am_linear **blocks;
-    float *scratch;  /* BLOCK_QUERIES x BANK_BLOCK similarities */
+    float *scratch;  /* BLOCK_QUERIES x (rows of the widest block) similarities */
     float *queries;  /* BLOCK_QUERIES x dim normalised queries */
 };
 
@@ -241,7 +241,8 @@ am_status am_bank_index_create(const am_bank *bank, am_precision precision,
         }
     }
     if (ix->n_blocks) {
-        ix->scratch = am_alloc((size_t)BLOCK_QUERIES * BANK_BLOCK, sizeof(float), err);
+        int64_t widest = bank->count < BANK_BLOCK ? bank->count : BANK_BLOCK;
+        ix->scratch = am_alloc((size_t)BLOCK_QUERIES * (size_t)widest, sizeof(float), err);
         ix->queries = am_alloc((size_t)BLOCK_QUERIES * (size_t)bank->dim, sizeof(float), err);
         if (!ix->scratch || !ix->queries) goto nomem;
     }

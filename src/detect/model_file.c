@@ -56,23 +56,17 @@ am_status am_detector_save(const am_detector *det, const char *path, am_error *e
     return st;
 }
 
-/* Opens a model file and checks its format and version. */
-static am_status open_model(const char *path, am_weights **w, am_error *err) {
-    am_status st = am_weights_open(path, w, err);
-    if (st != AM_OK) return st;
-    const char *format = am_weights_metadata(*w, "format");
-    const char *version = am_weights_metadata(*w, "version");
-    if (!format || strcmp(format, MODEL_FORMAT) != 0) {
-        am_weights_close(*w);
-        *w = NULL;
+/* Checks that open weights are a model file of this version. */
+static am_status check_model(am_weights *w, am_error *err) {
+    const char *path = am_weights_path(w);
+    const char *format = am_weights_metadata(w, "format");
+    const char *version = am_weights_metadata(w, "version");
+    if (!format || strcmp(format, MODEL_FORMAT) != 0)
         return am_error_set(err, AM_ERR_FORMAT, "%s: not an anomem model file", path);
-    }
-    if (!version || strcmp(version, MODEL_VERSION) != 0) {
-        am_weights_close(*w);
-        *w = NULL;
-        return am_error_set(err, AM_ERR_UNSUPPORTED, "%s: model file version %s (this anomem "
-                            "reads version %s)", path, version ? version : "?", MODEL_VERSION);
-    }
+    if (!version || strcmp(version, MODEL_VERSION) != 0)
+        return am_error_set(err, AM_ERR_UNSUPPORTED,
+                            "%s: model file version %s (this anomem reads version %s)", path,
+                            version ? version : "?", MODEL_VERSION);
     return AM_OK;
 }
 
@@ -80,17 +74,33 @@ static void copy_string(char *dst, size_t size, const char *src) {
     if (size) snprintf(dst, size, "%s", src ? src : "");
 }
 
-am_status am_detector_peek(const char *path, char *object_name, size_t object_size,
-                           char *clip_identity, size_t clip_size, char *sam_identity_out,
-                           size_t sam_size, am_error *err) {
-    am_weights *w;
-    am_status st = open_model(path, &w, err);
+am_status am_detector_peek_weights(am_weights *w, char *object_name, size_t object_size,
+                                   char *clip_identity, size_t clip_size, char *sam_identity_out,
+                                   size_t sam_size, am_error *err) {
+    am_status st = check_model(w, err);
     if (st != AM_OK) return st;
     copy_string(object_name, object_size, am_weights_metadata(w, "object"));
     copy_string(clip_identity, clip_size, am_weights_metadata(w, "clip"));
     copy_string(sam_identity_out, sam_size, am_weights_metadata(w, "sam"));
-    am_weights_close(w);
     return AM_OK;
+}
+
+am_status am_detector_peek(const char *path, char *object_name, size_t object_size,
+                           char *clip_identity, size_t clip_size, char *sam_identity_out,
+                           size_t sam_size, am_error *err) {
+    am_weights *w;
+    am_status st = am_weights_open(path, &w, err);
+    if (st != AM_OK) return st;
+    st = am_detector_peek_weights(w, object_name, object_size, clip_identity, clip_size,
+                                  sam_identity_out, sam_size, err);
+    am_weights_close(w);
+    return st;
+}
+
+static int all_finite(const float *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
 }
 
 /* Reads one [rows][width] float tensor of the file into a bank. */
@@ -103,18 +113,16 @@ static am_status load_part(am_weights *w, const char *path, const char *name, in
     const float *data;
     am_status st = am_weights_get_f32(w, name, &data, err);
     if (st != AM_OK) return st;
-    for (int64_t i = 0; i < t->numel; i++)
-        if (!isfinite(data[i]))
-            return am_error_set(err, AM_ERR_FORMAT, "%s: '%s' holds a non-finite value", path,
-                                name);
+    if (!all_finite(data, t->numel))
+        return am_error_set(err, AM_ERR_FORMAT, "%s: '%s' holds a non-finite value", path, name);
     return am_bank_append(bank, data, t->shape[0], width, 0, err);
 }
 
-am_status am_detector_load(const char *path, am_clip *clip, am_sam *sam, am_detector **out,
-                           am_error *err) {
+am_status am_detector_load_weights(am_weights *w, am_clip *clip, am_sam *sam, am_detector **out,
+                                   am_error *err) {
     *out = NULL;
-    am_weights *w;
-    am_status st = open_model(path, &w, err);
+    const char *path = am_weights_path(w);
+    am_status st = check_model(w, err);
     if (st != AM_OK) return st;
     const char *clip_id = am_weights_metadata(w, "clip"), *sam_id = am_weights_metadata(w, "sam");
     const char *object = am_weights_metadata(w, "object"), *pjson = am_weights_metadata(w, "params");
@@ -146,7 +154,11 @@ am_status am_detector_load(const char *path, am_clip *clip, am_sam *sam, am_dete
             if (!t || t->dtype != AM_DTYPE_F32 || t->ndim != 1 || t->shape[0] != info.embed_dim)
                 st = am_error_set(err, AM_ERR_FORMAT, "%s: '%s' missing or not F32 [%d]", path,
                                   names[i], (int)info.embed_dim);
-            else if ((st = am_weights_get_f32(w, names[i], &data, err)) == AM_OK)
+            else if ((st = am_weights_get_f32(w, names[i], &data, err)) == AM_OK &&
+                     !all_finite(data, info.embed_dim))
+                st = am_error_set(err, AM_ERR_FORMAT, "%s: '%s' holds a non-finite value", path,
+                                  names[i]);
+            if (st == AM_OK)
                 memcpy(text + i * info.embed_dim, data, sizeof(float) * (size_t)info.embed_dim);
         }
         if (!text) st = AM_ERR_NOMEM;
@@ -159,7 +171,6 @@ am_status am_detector_load(const char *path, am_clip *clip, am_sam *sam, am_dete
                            &det->banks[b][p], err);
     if (st == AM_OK) st = am_detector_build_index(det, err);
     am_free(text);
-    am_weights_close(w);
     if (st != AM_OK) {
         am_detector_free(det);
         return st;
@@ -167,4 +178,15 @@ am_status am_detector_load(const char *path, am_clip *clip, am_sam *sam, am_dete
     det->fitted = 1;
     *out = det;
     return AM_OK;
+}
+
+am_status am_detector_load(const char *path, am_clip *clip, am_sam *sam, am_detector **out,
+                           am_error *err) {
+    *out = NULL;
+    am_weights *w;
+    am_status st = am_weights_open(path, &w, err);
+    if (st != AM_OK) return st;
+    st = am_detector_load_weights(w, clip, sam, out, err);
+    am_weights_close(w);
+    return st;
 }

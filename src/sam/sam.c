@@ -1,7 +1,6 @@
 /* sam.c - the public SAM model (am_sam): loading from a state dict or random
  * weights, its identity, and the predictor (SamPredictor.set_image and
  * predict with return_logits=True) over the encoder and decoder modules. */
-#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/file.h"
+#include "sam/sam_config.h"
 #include "sam/sam_model.h"
 #include "sam/sam_postprocess.h"
 
@@ -72,11 +72,7 @@ static am_status alloc_image_buffers(am_sam *sam, am_error *err) {
 static int is_sam_config(const char *path) {
     json_t *j = json_load_file(path, 0, NULL);
     if (!j) return 0;
-    static const char *keys[] = {"prompt_embed_dim", "decoder_num_heads",
-                                 "encoder_global_attn_indexes", "encoder_embed_dim"};
-    int yes = 0;
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        yes |= json_object_get(j, keys[i]) != NULL;
+    const int yes = sam_config_is_sam(j);
     json_decref(j);
     return yes;
 }

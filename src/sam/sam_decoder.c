@@ -21,7 +21,6 @@
 #include "sam/sam_decoder.h"
 
 #include <cblas.h>
-#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -33,6 +32,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "nn/linear.h"
+#include "sam/sam_config.h"
 #include "sam/sam_simd.h"
 
 #define MAX_MLP_LAYERS 8
@@ -604,12 +604,6 @@ static am_status build(source *s, const sam_decoder_config *cfg, am_precision pr
     return AM_OK;
 }
 
-/* Integer `key` of a JSON object, or `fallback` when absent. */
-static int64_t json_int(const json_t *obj, const char *key, int64_t fallback) {
-    const json_t *v = obj ? json_object_get(obj, key) : NULL;
-    return json_is_integer(v) ? json_integer_value(v) : fallback;
-}
-
 /* Shape dimension i of tensor `name`, or -1 when absent. */
 static int64_t dim_of(am_weights *w, const char *name, int32_t i) {
     const am_tensor_info *t = am_weights_find(w, name);
@@ -660,42 +654,11 @@ static am_status infer_config(am_weights *w, const char *config_path, int32_t gr
     c->up2 = (int32_t)dim_of(w, "mask_decoder.output_upscaling.3.weight", 1);
     if (c->iou_depth == 1) c->iou_hidden = c->num_mask_tokens;
     if (config_path) {
-        json_error_t jerr;
-        json_t *j = json_load_file(config_path, 0, &jerr);
-        if (!j)
-            return am_error_set(err, AM_ERR_FORMAT, "%s: line %d: %s", config_path, jerr.line,
-                                jerr.text);
-        c->heads = (int32_t)json_int(j, "decoder_num_heads", c->heads);
-        const struct {
-            const char *key;
-            int64_t have;
-        } checks[] = {
-            {"prompt_embed_dim", c->embed_dim},
-            {"mask_in_chans", c->mask_in_chans},
-            {"decoder_depth", c->depth},
-            {"decoder_mlp_dim", c->mlp_dim},
-            {"num_multimask_outputs", c->num_mask_tokens - 1},
-            {"iou_head_depth", c->iou_depth},
-            {"iou_head_hidden_dim", c->iou_hidden},
-            {"decoder_cross_attn_internal_dim", c->cross_dim},
-        };
-        for (size_t i = 0; i < sizeof checks / sizeof *checks; i++) {
-            const int64_t v = json_int(j, checks[i].key, checks[i].have);
-            if (v != checks[i].have) {
-                json_decref(j);
-                return am_error_set(err, AM_ERR_MODEL,
-                                    "%s: %s is %lld but the weights in %s have %lld", config_path,
-                                    checks[i].key, (long long)v, path,
-                                    (long long)checks[i].have);
-            }
-        }
-        const int64_t rate = json_int(j, "decoder_attention_downsample_rate", 0);
+        json_t *j;
+        am_status st = sam_config_load(config_path, &j, err);
+        if (st == AM_OK) st = sam_config_apply_decoder(j, config_path, path, c, err);
         json_decref(j);
-        if (rate > 0 && c->embed_dim / rate != c->cross_dim)
-            return am_error_set(err, AM_ERR_MODEL,
-                                "%s: decoder_attention_downsample_rate %lld does not match the "
-                                "cross-attention width %d in %s",
-                                config_path, (long long)rate, c->cross_dim, path);
+        return st;
     }
     return AM_OK;
 }

@@ -1,10 +1,10 @@
 /* sam_encoder.c - the Segment Anything image encoder: configuration (standard
- * variants, inference from the weights, config JSON), loading or random
- * weights, pre-processing and the forward pass (patch embedding, transformer
- * blocks, neck), following segment-anything's ImageEncoderViT. */
+ * variants, inference from the weights, completion after the config JSON of
+ * sam_config.c), loading or random weights, pre-processing and the forward
+ * pass (patch embedding, transformer blocks, neck), following
+ * segment-anything's ImageEncoderViT. */
 #include "sam/sam_encoder.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -16,11 +16,11 @@
 #include "core/rng.h"
 #include "image/resize.h"
 #include "nn/linear.h"
+#include "sam/sam_config.h"
 #include "sam/sam_attention.h"
 #include "sam/sam_simd.h"
 
 #define LN_EPS 1e-6f
-#define MAX_DEPTH 256
 #define MAX_GRID 256
 #define MAX_DIM 16384
 #define PREFIX "image_encoder."
@@ -114,9 +114,9 @@ static am_status validate_config(const sam_encoder_config *c, am_error *err) {
         return am_error_set(err, AM_ERR_ARGUMENT,
                             "SAM encoder config: width %d is not a multiple of %d heads",
                             (int)c->embed_dim, (int)c->heads);
-    if (c->depth <= 0 || c->depth > MAX_DEPTH || c->mlp_dim <= 0 || c->mlp_dim > 8 * MAX_DIM ||
-        c->out_chans <= 0 || c->out_chans > MAX_DIM || c->window_size <= 0 ||
-        c->window_size > MAX_GRID)
+    if (c->depth <= 0 || c->depth > SAM_ENCODER_MAX_DEPTH || c->mlp_dim <= 0 ||
+        c->mlp_dim > 8 * MAX_DIM || c->out_chans <= 0 || c->out_chans > MAX_DIM ||
+        c->window_size <= 0 || c->window_size > MAX_GRID)
         return am_error_set(err, AM_ERR_ARGUMENT,
                             "SAM encoder config: depth %d, MLP %d, neck %d or window %d out of "
                             "range",
@@ -141,138 +141,22 @@ static am_status validate_config(const sam_encoder_config *c, am_error *err) {
     return AM_OK;
 }
 
-/* An integer member of the config JSON, if present. */
-static am_status json_int(json_t *root, const char *key, int32_t *out, const char *path,
-                          am_error *err) {
-    json_t *v = json_object_get(root, key);
-    if (!v) return AM_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX)
-        return am_error_set(err, AM_ERR_FORMAT, "%s: '%s' is not a non-negative integer", path,
-                            key);
-    *out = (int32_t)json_integer_value(v);
-    return AM_OK;
-}
-
-/* A [3] array of numbers of the config JSON, if present. */
-static am_status json_rgb(json_t *root, const char *key, float out[3], const char *path,
-                          am_error *err) {
-    json_t *v = json_object_get(root, key);
-    if (!v) return AM_OK;
-    if (!json_is_array(v) || json_array_size(v) != 3)
-        return am_error_set(err, AM_ERR_FORMAT, "%s: '%s' is not an array of 3 numbers", path, key);
-    for (size_t i = 0; i < 3; i++) {
-        json_t *e = json_array_get(v, i);
-        if (!json_is_number(e))
-            return am_error_set(err, AM_ERR_FORMAT, "%s: '%s' is not an array of 3 numbers", path,
-                                key);
-        out[i] = (float)json_number_value(e);
-    }
-    return AM_OK;
-}
-
-typedef enum { REQUIRE_TRUE, REQUIRE_STRING, REQUIRE_NUMBER } require_kind;
-
-/* Refuses a config JSON member that asks for something this encoder does not
- * do: it must be true, the string s_expected, or the number d_expected. */
-static am_status json_require(json_t *root, const char *key, const char *path, require_kind kind,
-                              const char *s_expected, double d_expected, am_error *err) {
-    json_t *v = json_object_get(root, key);
-    if (!v) return AM_OK;
-    int ok;
-    if (kind == REQUIRE_TRUE)
-        ok = json_is_true(v);
-    else if (kind == REQUIRE_STRING)
-        ok = json_is_string(v) && strcmp(json_string_value(v), s_expected) == 0;
-    else
-        ok = json_is_number(v) && fabs(json_number_value(v) - d_expected) <= 1e-12;
-    if (!ok)
-        return am_error_set(err, AM_ERR_UNSUPPORTED, "%s: unsupported value of '%s'", path, key);
-    return AM_OK;
-}
-
-/* Overrides cfg with the members of a config JSON (the sam-tiny config.json key names). */
-static am_status apply_config_json(const char *path, sam_encoder_config *cfg, am_error *err) {
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
-        return am_error_set(err, AM_ERR_FORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
-    am_status st = AM_OK;
-    if (!json_is_object(root)) {
-        st = am_error_set(err, AM_ERR_FORMAT, "%s: not a JSON object", path);
-        goto done;
-    }
-    int32_t in_chans = 3;
-    if ((st = json_int(root, "image_size", &cfg->image_size, path, err)) != AM_OK ||
-        (st = json_int(root, "patch_size", &cfg->patch_size, path, err)) != AM_OK ||
-        (st = json_int(root, "in_chans", &in_chans, path, err)) != AM_OK ||
-        (st = json_int(root, "encoder_embed_dim", &cfg->embed_dim, path, err)) != AM_OK ||
-        (st = json_int(root, "encoder_depth", &cfg->depth, path, err)) != AM_OK ||
-        (st = json_int(root, "encoder_num_heads", &cfg->heads, path, err)) != AM_OK ||
-        (st = json_int(root, "encoder_window_size", &cfg->window_size, path, err)) != AM_OK ||
-        (st = json_int(root, "encoder_out_chans", &cfg->out_chans, path, err)) != AM_OK ||
-        (st = json_rgb(root, "pixel_mean", cfg->pixel_mean, path, err)) != AM_OK ||
-        (st = json_rgb(root, "pixel_std", cfg->pixel_std, path, err)) != AM_OK ||
-        (st = json_require(root, "encoder_qkv_bias", path, REQUIRE_TRUE, NULL, 0, err)) != AM_OK ||
-        (st = json_require(root, "encoder_use_abs_pos", path, REQUIRE_TRUE, NULL, 0, err)) !=
-            AM_OK ||
-        (st = json_require(root, "encoder_use_rel_pos", path, REQUIRE_TRUE, NULL, 0, err)) !=
-            AM_OK ||
-        (st = json_require(root, "encoder_activation", path, REQUIRE_STRING, "gelu_erf", 0, err)) !=
-            AM_OK ||
-        (st = json_require(root, "encoder_layernorm_eps", path, REQUIRE_NUMBER, NULL, 1e-6, err)) !=
-            AM_OK ||
-        (st = json_require(root, "neck_layernorm2d_eps", path, REQUIRE_NUMBER, NULL, 1e-6, err)) !=
-            AM_OK)
-        goto done;
-    if (in_chans != 3) {
-        st = am_error_set(err, AM_ERR_UNSUPPORTED, "%s: in_chans %d (only RGB)", path,
-                          (int)in_chans);
-        goto done;
-    }
-    json_t *mlp = json_object_get(root, "encoder_mlp_dim");
-    json_t *ratio = json_object_get(root, "encoder_mlp_ratio");
-    if (mlp) {
-        if ((st = json_int(root, "encoder_mlp_dim", &cfg->mlp_dim, path, err)) != AM_OK) goto done;
-    } else if (ratio) {
-        if (!json_is_number(ratio) || !(json_number_value(ratio) > 0.0) ||
-            json_number_value(ratio) > 64.0) {
-            st = am_error_set(err, AM_ERR_FORMAT, "%s: invalid 'encoder_mlp_ratio'", path);
-            goto done;
-        }
-        cfg->mlp_dim = (int32_t)(cfg->embed_dim * json_number_value(ratio));
-    }
-    json_t *gi = json_object_get(root, "encoder_global_attn_indexes");
-    if (gi) {
-        if (!json_is_array(gi) || json_array_size(gi) > 8) {
-            st = am_error_set(err, AM_ERR_FORMAT,
-                              "%s: 'encoder_global_attn_indexes' is not an array of at most 8 "
-                              "integers",
-                              path);
-            goto done;
-        }
-        cfg->n_global = (int32_t)json_array_size(gi);
-        for (int32_t g = 0; g < cfg->n_global; g++) {
-            json_t *e = json_array_get(gi, (size_t)g);
-            if (!json_is_integer(e) || json_integer_value(e) < 0 ||
-                json_integer_value(e) > MAX_DEPTH) {
-                st = am_error_set(err, AM_ERR_FORMAT,
-                                  "%s: 'encoder_global_attn_indexes' holds a bad index", path);
-                goto done;
-            }
-            cfg->global_index[g] = (int32_t)json_integer_value(e);
-        }
-    }
-    if (cfg->patch_size > 0) cfg->grid = cfg->image_size / cfg->patch_size;
-done:
-    json_decref(root);
-    return st;
-}
-
 /* The tensor `image_encoder.<name>`, or NULL. */
 static const am_tensor_info *find(am_weights *w, const char *name) {
     char full[256];
     snprintf(full, sizeof full, PREFIX "%s", name);
     return am_weights_find(w, full);
+}
+
+am_status sam_encoder_config_finish(sam_encoder_config *cfg, am_error *err) {
+    if (cfg->heads == 0)
+        return am_error_set(err, AM_ERR_MODEL,
+                            "SAM image encoder of width %d: the head count cannot be inferred "
+                            "(give a config JSON with encoder_num_heads)",
+                            (int)cfg->embed_dim);
+    /* a config JSON may give any int32 width: the check refuses those above MAX_DIM */
+    if (cfg->mlp_dim == 0 && cfg->embed_dim <= MAX_DIM) cfg->mlp_dim = 4 * cfg->embed_dim;
+    return validate_config(cfg, err);
 }
 
 /* Infers the sizes from the tensors, as described in the header. */
@@ -294,11 +178,11 @@ static am_status infer_config(am_weights *w, sam_encoder_config *cfg, am_error *
     cfg->image_size = cfg->grid * cfg->patch_size;
     char name[128];
     int32_t depth = 0;
-    for (; depth <= MAX_DEPTH; depth++) {
+    for (; depth <= SAM_ENCODER_MAX_DEPTH; depth++) {
         snprintf(name, sizeof name, "blocks.%d.norm1.weight", (int)depth);
         if (!find(w, name)) break;
     }
-    if (depth == 0 || depth > MAX_DEPTH)
+    if (depth == 0 || depth > SAM_ENCODER_MAX_DEPTH)
         return am_error_set(err, AM_ERR_MODEL, "SAM image encoder with %d blocks", (int)depth);
     cfg->depth = depth;
     int32_t window = 0, hd = 0;
@@ -544,13 +428,13 @@ am_status sam_encoder_load(am_weights *w, const char *config_path, am_precision 
     if (!w) return am_error_set(err, AM_ERR_ARGUMENT, "sam_encoder_load: no weights");
     sam_encoder_config cfg;
     am_status st = infer_config(w, &cfg, err);
-    if (st == AM_OK && config_path) st = apply_config_json(config_path, &cfg, err);
-    if (st == AM_OK && cfg.heads == 0)
-        st = am_error_set(err, AM_ERR_MODEL,
-                          "SAM image encoder of width %d: the head count cannot be inferred "
-                          "(give a config JSON with encoder_num_heads)",
-                          (int)cfg.embed_dim);
-    if (st == AM_OK && cfg.mlp_dim == 0) cfg.mlp_dim = 4 * cfg.embed_dim;
+    if (st == AM_OK && config_path) {
+        json_t *j;
+        st = sam_config_load(config_path, &j, err);
+        if (st == AM_OK) st = sam_config_apply_encoder(j, config_path, &cfg, err);
+        json_decref(j);
+    }
+    if (st == AM_OK) st = sam_encoder_config_finish(&cfg, err);
     if (st == AM_OK) {
         source s = {.w = w};
         st = build(&s, &cfg, precision, out, err);

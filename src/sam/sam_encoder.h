@@ -8,6 +8,9 @@
 
 #include "anomem.h"
 
+/* The most transformer blocks an encoder may have. */
+#define SAM_ENCODER_MAX_DEPTH 256
+
 /* Sizes of an image encoder. */
 typedef struct {
     int32_t image_size;  /* 1024 (128 tiny) */
@@ -37,6 +40,11 @@ am_status sam_encoder_config_for_variant(const char *variant, sam_encoder_config
    weights must stay open while the encoder lives (f32 weights are used in place). */
 am_status sam_encoder_load(am_weights *w, const char *config_path, am_precision precision,
                            sam_encoder **out, am_error *err);
+
+/* Completes a config inferred from the weights and overridden by a config
+   JSON (the head count must be known by now; the MLP width defaults to 4 x
+   embed_dim) and checks that it describes a model this code can run. */
+am_status sam_encoder_config_finish(sam_encoder_config *cfg, am_error *err);
 
 /* An encoder of the given sizes with seeded random weights (for benchmarks and tests). */
 am_status sam_encoder_create_random(const sam_encoder_config *cfg, uint64_t seed,
