@@ -670,6 +670,10 @@ am_status sam_decoder_load(am_weights *w, const char *config_path, int32_t grid,
     sam_decoder_config cfg;
     am_status st = infer_config(w, config_path, grid, input_size, &cfg, err);
     if (st != AM_OK) return st;
+    if ((st = check_config(&cfg, err)) != AM_OK) { /* named here: build does not know the file */
+        am_error_prefix(err, "%s: ", config_path ? config_path : am_weights_path(w));
+        return st;
+    }
     source s = {.w = w};
     return build(&s, &cfg, precision, out, err);
 }

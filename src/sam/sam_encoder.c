@@ -109,8 +109,10 @@ static am_status validate_config(const sam_encoder_config *c, am_error *err) {
                             "SAM encoder config: image size %d, patch %d, grid %d do not fit "
                             "(image = patch * grid, grid <= %d)",
                             (int)c->image_size, (int)c->patch_size, (int)c->grid, MAX_GRID);
-    if (c->embed_dim <= 0 || c->embed_dim > MAX_DIM || c->heads <= 0 ||
-        c->embed_dim % c->heads != 0)
+    if (c->embed_dim <= 0 || c->embed_dim > MAX_DIM)
+        return am_error_set(err, AM_ERR_ARGUMENT, "SAM encoder config: width %d is not 1..%d",
+                            (int)c->embed_dim, MAX_DIM);
+    if (c->heads <= 0 || c->embed_dim % c->heads != 0)
         return am_error_set(err, AM_ERR_ARGUMENT,
                             "SAM encoder config: width %d is not a multiple of %d heads",
                             (int)c->embed_dim, (int)c->heads);
@@ -434,7 +436,8 @@ am_status sam_encoder_load(am_weights *w, const char *config_path, am_precision 
         if (st == AM_OK) st = sam_config_apply_encoder(j, config_path, &cfg, err);
         json_decref(j);
     }
-    if (st == AM_OK) st = sam_encoder_config_finish(&cfg, err);
+    if (st == AM_OK && (st = sam_encoder_config_finish(&cfg, err)) != AM_OK && config_path)
+        am_error_prefix(err, "%s: ", config_path);
     if (st == AM_OK) {
         source s = {.w = w};
         st = build(&s, &cfg, precision, out, err);
