@@ -55,6 +55,17 @@ done
 ! grep -q "^bars 1/" "$tmp/k.log" && ok || bad "resumed run recomputed bars"
 grep -q "^pills 1/" "$tmp/k.log" && ok || bad "resumed run scored pills"
 
+# a finished category whose result.json was damaged (a count that is no
+# number) is computed again, not trusted; the final files are the same
+sed -i 's/"normal": *[0-9]*/"normal": "many"/' "$tmp/k/pills/result.json"
+grep -q '"normal": "many"' "$tmp/k/pills/result.json" && ok || bad "damaging pills/result.json"
+run_eval "$tmp/k" && ok || bad "eval over a damaged result.json"
+grep -q "^pills 1/" "$tmp/k.log" && ok || bad "damaged pills/result.json was trusted"
+! grep -q "^bars 1/" "$tmp/k.log" && ok || bad "an intact category was recomputed"
+for f in metrics.json metrics.csv report.html pills/result.json; do
+    if cmp -s "$tmp/ref/$f" "$tmp/k/$f"; then ok; else bad "$f after recomputing pills differs"; fi
+done
+
 # SIGINT: stops at the next image, exit status 130, message
 "$cli" eval --root "$tmp/data" --shots 1 --clip "$clip" --out "$tmp/i" >"$tmp/i.log" 2>&1 &
 pid=$!

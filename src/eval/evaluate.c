@@ -42,24 +42,40 @@ static json_t *curve_json(const am_curve *c) {
     return json_pack("{s:o,s:o}", "x", x, "y", y);
 }
 
-static void curve_from_json(json_t *o, am_curve *c) {
+/* A curve of equally long arrays of numbers; 0 when it is not one. */
+static int curve_from_json(json_t *o, am_curve *c) {
     json_t *x = json_object_get(o, "x"), *y = json_object_get(o, "y");
     c->n = 0;
-    if (!json_is_array(x) || !json_is_array(y)) return;
-    size_t n = json_array_size(x) < json_array_size(y) ? json_array_size(x) : json_array_size(y);
-    if (n > AM_CURVE_MAX_POINTS) n = AM_CURVE_MAX_POINTS;
+    size_t n = json_array_size(x);
+    if (!json_is_array(x) || !json_is_array(y) || json_array_size(y) != n ||
+        n > AM_CURVE_MAX_POINTS)
+        return 0;
     for (size_t i = 0; i < n; i++) {
-        c->x[i] = (float)json_number_value(json_array_get(x, i));
-        c->y[i] = (float)json_number_value(json_array_get(y, i));
+        json_t *xi = json_array_get(x, i), *yi = json_array_get(y, i);
+        if (!json_is_number(xi) || !json_is_number(yi)) return 0;
+        c->x[i] = (float)json_number_value(xi);
+        c->y[i] = (float)json_number_value(yi);
     }
     c->n = (int32_t)n;
+    return 1;
 }
 
-static double metric_from_json(json_t *o, const char *key, uint32_t *undefined, uint32_t bit) {
+/* A metric as metric_json wrote it: a number, or "undefined"; 0 when it is
+ * neither. */
+static int metric_from_json(json_t *o, const char *key, double *value, uint32_t *undefined,
+                            uint32_t bit) {
     json_t *v = json_object_get(o, key);
-    if (json_is_number(v)) return json_number_value(v);
-    *undefined |= bit;
-    return NAN;
+    const char *text = json_string_value(v);
+    int is_undefined = text && strcmp(text, "undefined") == 0;
+    *value = json_is_number(v) ? json_number_value(v) : NAN;
+    if (is_undefined) *undefined |= bit;
+    return json_is_number(v) || is_undefined;
+}
+
+static int count_from_json(json_t *o, const char *key, int64_t *out) {
+    json_t *v = json_object_get(o, key);
+    *out = json_integer_value(v);
+    return json_is_integer(v) && *out >= 0;
 }
 
 static json_t *result_json(const am_eval_result *r) {
@@ -80,21 +96,26 @@ static json_t *result_json(const am_eval_result *r) {
     return json_pack("{s:s,s:o,s:o}", "category", r->name, "image", img, "pixel", px);
 }
 
-static void result_from_json(json_t *o, am_eval_result *r) {
+/* A finished category's result as result_json wrote it; 0 when any part is
+ * missing or of another type (the category is then computed again). */
+static int result_from_json(json_t *o, am_eval_result *r) {
     json_t *img = json_object_get(o, "image"), *px = json_object_get(o, "pixel");
-    r->image.auroc = metric_from_json(img, "auroc", &r->image.undefined, AM_METRIC_AUROC);
-    r->image.ap = metric_from_json(img, "ap", &r->image.undefined, AM_METRIC_AP);
-    r->image.f1max = metric_from_json(img, "f1max", &r->image.undefined, AM_METRIC_F1MAX);
-    r->image.n_normal = json_integer_value(json_object_get(img, "normal"));
-    r->image.n_anomalous = json_integer_value(json_object_get(img, "anomalous"));
-    curve_from_json(json_object_get(img, "roc"), &r->image.roc);
-    curve_from_json(json_object_get(img, "pr"), &r->image.pr);
-    r->pixel.auroc = metric_from_json(px, "auroc", &r->pixel.undefined, AM_METRIC_AUROC);
-    r->pixel.ap = metric_from_json(px, "ap", &r->pixel.undefined, AM_METRIC_AP);
-    r->pixel.f1max = metric_from_json(px, "f1max", &r->pixel.undefined, AM_METRIC_F1MAX);
-    r->pixel.aupro = metric_from_json(px, "aupro", &r->pixel.undefined, AM_METRIC_AUPRO);
-    curve_from_json(json_object_get(px, "roc"), &r->pixel.roc);
-    curve_from_json(json_object_get(px, "pr"), &r->pixel.pr);
+    am_image_metrics *i = &r->image;
+    am_pixel_metrics *p = &r->pixel;
+    return json_is_object(img) && json_is_object(px) &&
+           metric_from_json(img, "auroc", &i->auroc, &i->undefined, AM_METRIC_AUROC) &&
+           metric_from_json(img, "ap", &i->ap, &i->undefined, AM_METRIC_AP) &&
+           metric_from_json(img, "f1max", &i->f1max, &i->undefined, AM_METRIC_F1MAX) &&
+           count_from_json(img, "normal", &i->n_normal) &&
+           count_from_json(img, "anomalous", &i->n_anomalous) &&
+           curve_from_json(json_object_get(img, "roc"), &i->roc) &&
+           curve_from_json(json_object_get(img, "pr"), &i->pr) &&
+           metric_from_json(px, "auroc", &p->auroc, &p->undefined, AM_METRIC_AUROC) &&
+           metric_from_json(px, "ap", &p->ap, &p->undefined, AM_METRIC_AP) &&
+           metric_from_json(px, "f1max", &p->f1max, &p->undefined, AM_METRIC_F1MAX) &&
+           metric_from_json(px, "aupro", &p->aupro, &p->undefined, AM_METRIC_AUPRO) &&
+           curve_from_json(json_object_get(px, "roc"), &p->roc) &&
+           curve_from_json(json_object_get(px, "pr"), &p->pr);
 }
 
 static am_status write_json(const char *path, json_t *o, am_error *err) {
@@ -533,14 +554,15 @@ am_status am_eval_run(const am_dataset *ds, am_clip *clip, am_sam *sam,
         json_t *ds_settings = json_object_get(done, "settings");
         char *done_text = ds_settings ? json_dumps(ds_settings, JSON_COMPACT | JSON_SORT_KEYS)
                                       : NULL;
-        if (done_text && strcmp(done_text, settings_text) == 0) { /* resume */
-            result_from_json(json_object_get(done, "result"), &res[c]);
+        if (done_text && strcmp(done_text, settings_text) == 0 &&
+            result_from_json(json_object_get(done, "result"), &res[c])) { /* resume */
             res[c].name = name;
             figures_from_json(json_object_get(done, "figures"), &rc[c], keep);
             json_array_append(keep, done);
             if (progress) progress(user, name, am_dataset_test_count(ds, c),
                                    am_dataset_test_count(ds, c));
         } else {
+            memset(&res[c], 0, sizeof res[c]); /* a partly read result.json is not kept */
             st = run_category(ds, c, clip, sam, dp, ep, progress, user, dir, &res[c], &rc[c],
                               err);
             if (st == AM_OK) {
