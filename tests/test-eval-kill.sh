@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test-eval-kill.sh - no lost work: `anomem eval` killed with SIGKILL after
 # its first category leaves only complete files under their final names
-# (partial output exists only under temporary *.tmp.* names); a rerun removes
-# those, resumes and produces the same final files as an uninterrupted run.  SIGINT stops
+# (partial output exists only under hidden temporary .*.tmp.* names); a rerun
+# removes those, resumes and produces the same final files as an uninterrupted
+# run.  SIGINT stops
 # cleanly at the next image with exit status 130.
 set -u
 cli=${ANOMEM_CLI:-./anomem}
@@ -30,7 +31,10 @@ wait "$pid" 2>/dev/null
 if [ -f "$tmp/k/metrics.json" ]; then bad "eval finished before it could be killed"; else ok; fi
 # every file under a final name is complete: JSON ends with its closing
 # brace, CSV with a newline, HTML with its closing tag
-for f in $(find "$tmp/k" -type f ! -name '*.tmp.*'); do
+# nothing partial is visible: every temporary name is hidden
+visible=$(find "$tmp/k" -name '*.tmp.*' ! -name '.*' | wc -l)
+[ "$visible" -eq 0 ] && ok || bad "$visible visible temporary files"
+for f in $(find "$tmp/k" -type f ! -name '.*.tmp.*'); do
     case "$f" in
         *.json) if [ "$(tail -c 1 "$f")" = '}' ]; then ok; else bad "partial $f"; fi ;;
         *.html) if tail -c 20 "$f" | grep -q '</html>'; then ok; else bad "partial $f"; fi ;;
@@ -39,14 +43,14 @@ for f in $(find "$tmp/k" -type f ! -name '*.tmp.*'); do
 done
 # what a killed writer leaves behind (the killed eval's pid no longer runs) is
 # removed by the rerun; a temporary file of a running process (this shell) stays
-printf 'partial' >"$tmp/k/bars/result.json.tmp.$pid.7"
-printf 'partial' >"$tmp/k/metrics.json.tmp.$pid.8"
-printf 'busy' >"$tmp/k/metrics.json.tmp.$$.9"
+printf 'partial' >"$tmp/k/bars/.result.json.tmp.$pid.7"
+printf 'partial' >"$tmp/k/.metrics.json.tmp.$pid.8"
+printf 'busy' >"$tmp/k/.metrics.json.tmp.$$.9"
 run_eval "$tmp/k" && ok || bad "resumed eval"
-stale=$(find "$tmp/k" -name "*.tmp.$pid.*" | wc -l)
+stale=$(find "$tmp/k" -name ".*.tmp.$pid.*" | wc -l)
 [ "$stale" -eq 0 ] && ok || bad "$stale stale temporary files left after the rerun"
-[ -f "$tmp/k/metrics.json.tmp.$$.9" ] && ok || bad "a running writer's temporary file was removed"
-rm -f "$tmp/k/metrics.json.tmp.$$.9"
+[ -f "$tmp/k/.metrics.json.tmp.$$.9" ] && ok || bad "a running writer's temporary file was removed"
+rm -f "$tmp/k/.metrics.json.tmp.$$.9"
 grep -q "^bars 1/" "$tmp/first.log" && ok || bad "the killed run scored bars"
 for f in metrics.json metrics.csv metrics.md scores.csv report.html bars/result.json pills/result.json washers/result.json; do
     if cmp -s "$tmp/ref/$f" "$tmp/k/$f"; then ok; else bad "resumed $f differs from the uninterrupted run"; fi

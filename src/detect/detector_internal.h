@@ -61,6 +61,10 @@ am_status am_detector_peek_weights(am_weights *w, char *object_name, size_t obje
 am_status am_detector_load_weights(am_weights *w, am_clip *clip, am_sam *sam, am_detector **out,
                                    am_error *err);
 
+/* The overlay am_map_write_overlay writes, as an image (*out, to be freed). */
+am_status am_map_overlay(const am_image *image, const float *map, float vmax, am_image *out,
+                         am_error *err);
+
 /* Builds the search indexes over the banks (after fit or load). */
 am_status am_detector_build_index(am_detector *det, am_error *err);
 

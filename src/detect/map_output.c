@@ -33,15 +33,14 @@ static void colour_ramp(float t, float rgb[3]) {
     rgb[2] = fminf(fmaxf(1.5f - fabsf(4 * t - 1), 0), 1);
 }
 
-am_status am_map_write_overlay(const char *path, const am_image *image, const float *map,
-                               float vmax, am_error *err) {
+am_status am_map_overlay(const am_image *image, const float *map, float vmax, am_image *out,
+                         am_error *err) {
     const int64_t n = (int64_t)image->width * image->height;
     if (vmax <= 0)
         for (int64_t i = 0; i < n; i++)
             if (isfinite(map[i]) && map[i] > vmax) vmax = map[i];
     if (vmax <= 0) vmax = 1;
-    am_image out;
-    am_status st = am_image_alloc(image->width, image->height, &out, err);
+    am_status st = am_image_alloc(image->width, image->height, out, err);
     if (st != AM_OK) return st;
     for (int64_t i = 0; i < n; i++) {
         float t = isfinite(map[i]) ? map[i] / vmax : 0, rgb[3];
@@ -49,9 +48,17 @@ am_status am_map_write_overlay(const char *path, const am_image *image, const fl
         float alpha = 0.5f;
         for (int c = 0; c < 3; c++) {
             float v = (1 - alpha) * image->data[i * 3 + c] + alpha * 255.0f * rgb[c];
-            out.data[i * 3 + c] = (uint8_t)(v + 0.5f);
+            out->data[i * 3 + c] = (uint8_t)(v + 0.5f);
         }
     }
+    return AM_OK;
+}
+
+am_status am_map_write_overlay(const char *path, const am_image *image, const float *map,
+                               float vmax, am_error *err) {
+    am_image out;
+    am_status st = am_map_overlay(image, map, vmax, &out, err);
+    if (st != AM_OK) return st;
     st = am_image_write_png(path, &out, err);
     am_image_free(&out);
     return st;

@@ -14,6 +14,7 @@
 #include "core/text.h"
 #include "detect/detector_internal.h"
 #include "eval/report.h"
+#include "image/image_codec.h"
 #include "image/resize.h"
 #include "image/resize_f32.h"
 #include "io/file.h"
@@ -147,14 +148,21 @@ static am_status load_mask(const am_dataset_item *item, int32_t size, int64_t ma
 }
 
 /* Thumbnail PNG bytes -> base64, through a temporary file in `dir`. */
-static char *png_base64(const char *tmp_path, const am_image *img, am_error *err) {
-    if (am_image_write_png(tmp_path, img, err) != AM_OK) return NULL;
-    char *bytes;
-    size_t n;
-    if (am_file_read_all(tmp_path, (size_t)64 << 20, &bytes, &n, err) != AM_OK) return NULL;
-    remove(tmp_path);
-    char *b64 = am_base64_encode((const unsigned char *)bytes, n);
-    am_free(bytes);
+/* The image as a PNG in base64, encoded in memory. */
+static char *png_base64(const am_image *img, am_error *err) {
+    char *bytes = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&bytes, &n);
+    if (!fp) {
+        am_error_set(err, AM_ERR_NOMEM, "out of memory for a report figure");
+        return NULL;
+    }
+    am_status st = am_png_encode(fp, "report figure", img->data, img->width, img->height, 3, 8,
+                                 err);
+    if (fclose(fp) != 0 && st == AM_OK)
+        st = am_error_set(err, AM_ERR_NOMEM, "out of memory for a report figure");
+    char *b64 = st == AM_OK ? am_base64_encode((const unsigned char *)bytes, n) : NULL;
+    free(bytes);
     return b64;
 }
 
@@ -200,8 +208,6 @@ static am_status make_figures(const am_dataset *ds, int32_t cat, const char *dir
     for (int32_t i = 0; i < n; i++)
         for (int64_t p = 0; p < (int64_t)size * size; p++)
             if (maps[i][p] > vmax) vmax = maps[i][p];
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s/figure.tmp.png", dir);
     am_status st = AM_OK;
     float *small = am_alloc((size_t)t * t, sizeof(float), err);
     if (!small) st = AM_ERR_NOMEM;
@@ -219,7 +225,7 @@ static am_status make_figures(const am_dataset *ds, int32_t cat, const char *dir
         f->name = item->name;
         f->label = labels[i];
         f->score = scores[i];
-        if (st == AM_OK) f->image_b64 = png_base64(tmp, &thumb, err);
+        if (st == AM_OK) f->image_b64 = png_base64(&thumb, err);
         if (st == AM_OK && labels[i] && item->mask &&
             (st = am_image_alloc(t, t, &mthumb, err)) == AM_OK) {
             const uint8_t *m = masks + (size_t)i * size * size;
@@ -227,17 +233,12 @@ static am_status make_figures(const am_dataset *ds, int32_t cat, const char *dir
                 for (int32_t x = 0; x < t; x++)
                     memset(mthumb.data + ((size_t)y * t + x) * 3,
                            m[(size_t)(y * size / t) * size + x * size / t] ? 255 : 0, 3);
-            f->mask_b64 = png_base64(tmp, &mthumb, err);
+            f->mask_b64 = png_base64(&mthumb, err);
         }
-        if (st == AM_OK && (st = am_map_write_overlay(tmp, &thumb, small, vmax, err)) == AM_OK) {
-            char *bytes;
-            size_t nb;
-            if ((st = am_file_read_all(tmp, (size_t)64 << 20, &bytes, &nb, err)) == AM_OK) {
-                f->overlay_b64 = am_base64_encode((unsigned char *)bytes, nb);
-                am_free(bytes);
-                remove(tmp);
-            }
-        }
+        am_image overlay = {0};
+        if (st == AM_OK && (st = am_map_overlay(&thumb, small, vmax, &overlay, err)) == AM_OK)
+            f->overlay_b64 = png_base64(&overlay, err);
+        am_image_free(&overlay);
         if (st == AM_OK && (!f->image_b64 || !f->overlay_b64)) st = AM_ERR_NOMEM;
         rc->n_figures = k + 1;
         am_image_free(&img);

@@ -89,8 +89,11 @@ am_status am_atomic_open(am_atomic_file *f, const char *path, am_error *err) {
         am_atomic_abort(f);
         return am_error_set(err, AM_ERR_NOMEM, "out of memory");
     }
-    snprintf(f->temp_path, n, "%s.tmp.%ld.%u", path, (long)getpid(),
-             atomic_fetch_add(&counter, 1));
+    /* hidden beside the final file: <dir>/.<name>.tmp.<pid>.<n> */
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path + 1) : 0;
+    snprintf(f->temp_path, n, "%.*s.%s.tmp.%ld.%u", dir_len, path, path + dir_len,
+             (long)getpid(), atomic_fetch_add(&counter, 1));
     f->fp = fopen(f->temp_path, "wb");
     if (!f->fp) {
         am_status st =
@@ -127,8 +130,9 @@ void am_atomic_abort(am_atomic_file *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* The writer's process id when `name` ends in .tmp.<pid>.<n>, else 0. */
+/* The writer's process id when `name` is .<file>.tmp.<pid>.<n>, else 0. */
 static long temp_owner(const char *name) {
+    if (name[0] != '.') return 0;
     const char *mark = NULL;
     for (const char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp.")) mark = p;
     if (!mark) return 0;

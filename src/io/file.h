@@ -33,7 +33,7 @@ typedef struct {
     char *temp_path;
 } am_atomic_file;
 
-/* Creates `path`.tmp.<pid>.<n> beside `path` for writing. */
+/* Creates the hidden .<name>.tmp.<pid>.<n> beside `path` for writing. */
 am_status am_atomic_open(am_atomic_file *f, const char *path, am_error *err);
 
 /* Flushes, syncs and renames onto the final path; on any write error removes
@@ -44,7 +44,7 @@ am_status am_atomic_commit(am_atomic_file *f, am_error *err);
 void am_atomic_abort(am_atomic_file *f);
 
 /* Removes the temporary files a killed writer left in `dir` (not its
- * subfolders): names ending in .tmp.<pid>.<n> whose process no longer runs.
+ * subfolders): names .<file>.tmp.<pid>.<n> whose process no longer runs.
  * A folder that cannot be read is left alone. */
 void am_remove_stale_temps(const char *dir);
 
