@@ -2,7 +2,8 @@
  * sanitizer run of the suite replays them on every CI): SAM config JSONs
  * whose sizes overflowed, and the fitted-model file with one flaw at a time
  * (fuzz/corpus/model-file, written by fuzz/gen-model-corpus.c), each refused
- * with its own status and message; the two sound files load. */
+ * with its own status and message, the sound files loading; eval result
+ * records a resumed run must not trust. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "../fuzz/fuzz-model-clip.h"
 #include "check.h"
 #include "detect/detector_internal.h"
+#include "eval/result_json.h"
 
 /* A file of the fuzz corpora, from ANOMEM_SOURCE (the source tree). */
 static const char *corpus_path(const char *rel) {
@@ -86,8 +88,35 @@ static void test_model_files(void) {
     am_clip_free(clip);
 }
 
+static void test_eval_results(void) {
+    static const struct {
+        const char *file;
+        int taken;
+    } cases[] = {
+        {"0-bars.json", 1},
+        {"2-bars.json", 1},
+        {"undefined-empty-curve.json", 1},
+        {"count-not-number.json", 0},
+        {"curve-lengths-differ.json", 0},
+        /* 2.2e238 in a curve became inf as a float and was dropped when the
+         * record was written again (found by fuzz-eval-result) */
+        {"regress-curve-beyond-float.json", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "eval-result/%s", cases[i].file);
+        json_t *o = json_load_file(corpus_path(rel), 0, NULL);
+        am_eval_result r;
+        memset(&r, 0, sizeof r);
+        CHECK(o && am_eval_result_from_json(o, &r) == cases[i].taken, "%s: taken %d", cases[i].file,
+              !cases[i].taken);
+        json_decref(o);
+    }
+}
+
 int main(void) {
     test_sam_configs();
     test_model_files();
+    test_eval_results();
     return check_summary();
 }
