@@ -538,6 +538,15 @@ void am_detector_free(am_detector *det);
 am_status am_detector_fit(am_detector *det, const am_image *references, int32_t k,
                           am_error *err);
 
+/* The same one reference at a time, so only one image need be in memory:
+ * begin empties the banks, add encodes one image (every augmentation), end
+ * caps the banks and builds the search index.  am_detector_fit is begin, an
+ * add per image, end; both give the same banks.  A failed add leaves the fit
+ * unfinished: begin again. */
+am_status am_detector_fit_begin(am_detector *det, am_error *err);
+am_status am_detector_fit_add(am_detector *det, const am_image *reference, am_error *err);
+am_status am_detector_fit_end(am_detector *det, am_error *err);
+
 /* 1 after a successful fit (or load of a fitted model). */
 int32_t am_detector_is_fitted(const am_detector *det);
 

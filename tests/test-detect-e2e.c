@@ -152,14 +152,24 @@ static void test_model_file(am_clip *clip, const am_dataset *ds, const char *tmp
     CHECK_OK(am_detector_create(clip, NULL, "washer", &p, &d1, &err));
     CHECK_OK(am_detector_fit(d1, &ref, 1, &err));
     CHECK_OK(am_detector_save(d1, path1, &err));
+    /* the same fit one reference at a time; the calls out of order refused */
     CHECK_OK(am_detector_create(clip, NULL, "washer", &p, &d2, &err));
-    CHECK_OK(am_detector_fit(d2, &ref, 1, &err));
+    CHECK(am_detector_fit_add(d2, &ref, &err) == AM_ERR_ARGUMENT, "add before begin");
+    CHECK_OK(am_detector_fit_begin(d2, &err));
+    CHECK(am_detector_fit_end(d2, &err) == AM_ERR_ARGUMENT && strstr(err.message, "at least one"),
+          "end without a reference: %s", err.message);
+    CHECK_OK(am_detector_fit_begin(d2, &err));
+    CHECK_OK(am_detector_fit_add(d2, &ref, &err));
+    CHECK_OK(am_detector_fit_end(d2, &err));
+    CHECK(am_detector_fit_end(d2, &err) == AM_ERR_ARGUMENT, "end twice");
+    CHECK(am_detector_is_fitted(d2), "fitted after end");
     CHECK_OK(am_detector_save(d2, path2, &err));
     char *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
     CHECK_OK(am_file_read_all(path1, (size_t)1 << 30, &a, &na, &err));
     CHECK_OK(am_file_read_all(path2, (size_t)1 << 30, &b, &nb, &err));
-    CHECK(a && b && na == nb && memcmp(a, b, na) == 0, "same seed, same model bytes");
+    CHECK(a && b && na == nb && memcmp(a, b, na) == 0,
+          "same seed, same model bytes (whole fit and one at a time)");
     am_free(a);
     am_free(b);
     CHECK_OK(am_detector_load(path1, clip, NULL, &loaded, &err));

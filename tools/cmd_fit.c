@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cli_models.h"
+#include "cli_progress.h"
 
 static void help(void) {
     printf("usage: anomem fit --clip FILE [--sam FILE] --object NAME --shots IMAGE... --out "
@@ -45,20 +46,32 @@ int cmd_fit(int argc, char **argv) {
     am_clip *clip = NULL;
     am_sam *sam = NULL;
     am_detector *det = NULL;
-    am_image *images = calloc((size_t)n_shots, sizeof *images);
-    am_status st = images ? AM_OK : AM_ERR_NOMEM;
-    for (int i = 0; st == AM_OK && i < n_shots; i++)
-        st = am_image_read(shots[i], m.max_pixels, &images[i], &err);
+    am_image image = {0};
+    /* every image is checked before the models load; the fit then reads
+     * them again one at a time, so memory holds one image, not all */
+    am_status st = AM_OK;
+    for (int i = 0; st == AM_OK && i < n_shots; i++) {
+        st = am_image_read(shots[i], m.max_pixels, &image, &err);
+        am_image_free(&image);
+    }
     if (st == AM_OK) st = cli_models_load(&m, &clip, &sam, &err);
     if (st == AM_OK)
         st = am_detector_create(clip, sam, m.object ? m.object : "object", &m.detector, &det,
                                 &err);
-    if (st == AM_OK) st = am_detector_fit(det, images, n_shots, &err);
+    if (st == AM_OK) st = am_detector_fit_begin(det, &err);
+    cli_progress progress;
+    cli_progress_start(&progress, "fit", n_shots);
+    for (int i = 0; st == AM_OK && i < n_shots; i++) {
+        st = am_image_read(shots[i], m.max_pixels, &image, &err);
+        if (st == AM_OK) st = am_detector_fit_add(det, &image, &err);
+        am_image_free(&image);
+        if (st == AM_OK) cli_progress_step(&progress, shots[i]);
+    }
+    cli_progress_end(&progress);
+    if (st == AM_OK) st = am_detector_fit_end(det, &err);
     if (st == AM_OK) st = am_detector_save(det, out, &err);
     if (st == AM_OK) printf("fitted %s from %d images -> %s\n", m.object ? m.object : "object",
                             n_shots, out);
-    for (int i = 0; images && i < n_shots; i++) am_image_free(&images[i]);
-    free(images);
     free(shots);
     am_detector_free(det);
     am_sam_free(sam);

@@ -66,6 +66,7 @@ am_status am_detector_new(am_clip *clip, am_sam *sam, const char *object_name,
     det->params = *params;
     det->info = info;
     det->n_patches = info.grid * info.grid;
+    det->fit_added = -1; /* no fit in progress */
     strcpy(det->object, object_name);
     det->text_normal = am_alloc((size_t)info.embed_dim, sizeof(float), err);
     det->text_anomalous = am_alloc((size_t)info.embed_dim, sizeof(float), err);

@@ -28,6 +28,10 @@ struct am_detector {
     am_bank banks[N_BANKS][N_PARTS];
     am_bank_index *index[N_BANKS][N_PARTS];
     int32_t fitted;
+    /* a fit in progress: references added so far (-1: none begun or a failed
+     * add), and what the banks may allocate */
+    int32_t fit_added;
+    am_bank_budget fit_budget;
 };
 
 /* The CLIP outputs of a batch of crops. */

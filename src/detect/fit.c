@@ -72,27 +72,55 @@ static am_status cap_banks(am_detector *det, am_error *err) {
     return AM_OK;
 }
 
-am_status am_detector_fit(am_detector *det, const am_image *references, int32_t k,
-                          am_error *err) {
-    if (k < 1) return am_error_set(err, AM_ERR_ARGUMENT, "fit needs at least one reference image");
+am_status am_detector_fit_begin(am_detector *det, am_error *err) {
+    (void)err;
     for (int b = 0; b < N_BANKS; b++)
-        for (int part = 0; part < N_PARTS; part++)
+        for (int part = 0; part < N_PARTS; part++) {
+            am_bank_index_free(det->index[b][part]);
+            det->index[b][part] = NULL;
             am_bank_start(&det->banks[b][part], part_seed(&det->params, b, part));
+        }
     det->fitted = 0;
-    am_bank_budget budget = {.limit_bytes = det->params.memory_budget_mb << 20};
+    det->fit_added = 0;
+    det->fit_budget = (am_bank_budget){.limit_bytes = det->params.memory_budget_mb << 20};
+    return AM_OK;
+}
+
+am_status am_detector_fit_add(am_detector *det, const am_image *reference, am_error *err) {
+    if (det->fit_added < 0)
+        return am_error_set(err, AM_ERR_ARGUMENT,
+                            "fit: add a reference after am_detector_fit_begin");
     am_augment augs[16];
     int32_t n_augs = am_augment_list(det->params.augmentations, det->params.rotate_degrees,
                                      det->params.translate_fraction, augs);
     am_status st = AM_OK;
-    for (int32_t i = 0; st == AM_OK && i < k; i++)
-        for (int32_t a = 0; st == AM_OK && a < n_augs; a++) {
-            am_image view = {0};
-            st = am_augment_apply(&references[i], augs[a], &view, err);
-            if (st == AM_OK) st = add_reference(det, &view, &budget, err);
-            am_image_free(&view);
-        }
-    if (st == AM_OK) st = cap_banks(det, err);
+    for (int32_t a = 0; st == AM_OK && a < n_augs; a++) {
+        am_image view = {0};
+        st = am_augment_apply(reference, augs[a], &view, err);
+        if (st == AM_OK) st = add_reference(det, &view, &det->fit_budget, err);
+        am_image_free(&view);
+    }
+    det->fit_added = st == AM_OK ? det->fit_added + 1 : -1;
+    return st;
+}
+
+am_status am_detector_fit_end(am_detector *det, am_error *err) {
+    if (det->fit_added < 1)
+        return am_error_set(err, AM_ERR_ARGUMENT, det->fit_added < 0
+                                                      ? "fit: no fit in progress (begin again)"
+                                                      : "fit needs at least one reference image");
+    det->fit_added = -1;
+    am_status st = cap_banks(det, err);
     if (st == AM_OK) st = am_detector_build_index(det, err);
     if (st == AM_OK) det->fitted = 1;
+    return st;
+}
+
+am_status am_detector_fit(am_detector *det, const am_image *references, int32_t k,
+                          am_error *err) {
+    if (k < 1) return am_error_set(err, AM_ERR_ARGUMENT, "fit needs at least one reference image");
+    am_status st = am_detector_fit_begin(det, err);
+    for (int32_t i = 0; st == AM_OK && i < k; i++) st = am_detector_fit_add(det, &references[i], err);
+    if (st == AM_OK) st = am_detector_fit_end(det, err);
     return st;
 }
