@@ -550,6 +550,11 @@ am_status am_detector_fit_end(am_detector *det, am_error *err);
 /* 1 after a successful fit (or load of a fitted model). */
 int32_t am_detector_is_fitted(const am_detector *det);
 
+/* How many embeddings the memory banks hold, all six parts together, and how
+ * many the last fit offered them (kept < seen: capped to memory_capacity or
+ * memory_ratio; seen is 0 for a loaded model). */
+void am_detector_bank_counts(const am_detector *det, int64_t *kept, int64_t *seen);
+
 /* One object found in an image: its box (x, y, w, h) in pixels and area. */
 typedef struct {
     int32_t x, y, w, h;

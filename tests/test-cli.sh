@@ -31,6 +31,7 @@ for run in a b; do
     check "predict $run" "$cli" predict --model "$tmp/$run.anomem" --clip "$clip" "${tests[@]}" --out "$tmp/out-$run"
 done
 check "same seed, same model bytes" cmp "$tmp/a.anomem" "$tmp/b.anomem"
+check "fit says when the banks were capped" sh -c "'$cli' fit --clip '$clip' --memory-capacity 50 --shots ${shots[*]} --out '$tmp/capped.anomem' 2>/dev/null | grep -q 'memory banks: 300 embeddings kept of'"
 check "same outputs" cmp "$tmp/out-a/scores.csv" "$tmp/out-b/scores.csv"
 check "same maps" cmp "$tmp/out-a/maps/000.png" "$tmp/out-b/maps/000.png"
 check "scores.csv: header + one row per image" test "$(wc -l <"$tmp/out-a/scores.csv")" -eq $((${#tests[@]} + 1))

@@ -163,6 +163,10 @@ static void test_model_file(am_clip *clip, const am_dataset *ds, const char *tmp
     CHECK_OK(am_detector_fit_end(d2, &err));
     CHECK(am_detector_fit_end(d2, &err) == AM_ERR_ARGUMENT, "end twice");
     CHECK(am_detector_is_fitted(d2), "fitted after end");
+    int64_t kept = 0, seen = 0;
+    am_detector_bank_counts(d2, &kept, &seen);
+    CHECK(kept > 0 && kept <= 6 * 500 && seen >= kept, "bank counts: %lld kept of %lld",
+          (long long)kept, (long long)seen);
     CHECK_OK(am_detector_save(d2, path2, &err));
     char *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;

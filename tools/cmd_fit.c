@@ -70,8 +70,20 @@ int cmd_fit(int argc, char **argv) {
     cli_progress_end(&progress);
     if (st == AM_OK) st = am_detector_fit_end(det, &err);
     if (st == AM_OK) st = am_detector_save(det, out, &err);
-    if (st == AM_OK) printf("fitted %s from %d images -> %s\n", m.object ? m.object : "object",
-                            n_shots, out);
+    if (st == AM_OK) {
+        int64_t kept, seen;
+        am_detector_bank_counts(det, &kept, &seen);
+        printf("fitted %s from %d images -> %s\n", m.object ? m.object : "object", n_shots, out);
+        printf("memory banks: %lld embeddings", (long long)kept);
+        if (kept < seen && m.detector.memory_ratio > 0)
+            printf(" kept of %lld seen (memory ratio %g, at most %lld per bank part)",
+                   (long long)seen, m.detector.memory_ratio,
+                   (long long)m.detector.memory_capacity);
+        else if (kept < seen)
+            printf(" kept of %lld seen (at most %lld per bank part)", (long long)seen,
+                   (long long)m.detector.memory_capacity);
+        printf("\n");
+    }
     free(shots);
     am_detector_free(det);
     am_sam_free(sam);

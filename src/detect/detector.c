@@ -119,6 +119,15 @@ int32_t am_detector_is_fitted(const am_detector *det) {
     return det->fitted;
 }
 
+void am_detector_bank_counts(const am_detector *det, int64_t *kept, int64_t *seen) {
+    *kept = *seen = 0;
+    for (int b = 0; b < N_BANKS; b++)
+        for (int p = 0; p < N_PARTS; p++) {
+            *kept += det->banks[b][p].count;
+            *seen += det->banks[b][p].seen;
+        }
+}
+
 am_status am_detector_build_index(am_detector *det, am_error *err) {
     for (int b = 0; b < N_BANKS; b++)
         for (int p = 0; p < N_PARTS; p++) {
