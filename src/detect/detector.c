@@ -1,6 +1,5 @@
 /* detector.c - the detector object: parameters, creation with the text
  * prompt ensemble, and release. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,14 +7,6 @@
 #include "core/error.h"
 #include "detect/detector_internal.h"
 #include "detect/prompts.h"
-
-static void normalise(float *v, int32_t n) {
-    double s = 0;
-    for (int32_t i = 0; i < n; i++) s += (double)v[i] * v[i];
-    if (s <= 0) return;
-    float inv = (float)(1.0 / sqrt(s));
-    for (int32_t i = 0; i < n; i++) v[i] *= inv;
-}
 
 /* t_normal and t_anomalous: the normalised mean of the normalised sentence
  * embeddings of each state group. */
@@ -37,12 +28,12 @@ static am_status compute_text(am_detector *det, am_error *err) {
         memset(det->text_anomalous, 0, sizeof(float) * (size_t)dim);
         for (int32_t i = 0; i < n; i++) {
             float *e = embed + (size_t)i * dim;
-            normalise(e, dim);
+            am_normalise(e, dim);
             float *acc = normal[i] ? det->text_normal : det->text_anomalous;
             for (int32_t d = 0; d < dim; d++) acc[d] += e[d];
         }
-        normalise(det->text_normal, dim);
-        normalise(det->text_anomalous, dim);
+        am_normalise(det->text_normal, dim);
+        am_normalise(det->text_anomalous, dim);
     }
     am_free(tokens);
     am_free(embed);

@@ -18,7 +18,7 @@
 #define BANK_BLOCK 8192
 #define BLOCK_QUERIES 2048
 
-static void normalise_row(float *v, int64_t dim) {
+void am_normalise(float *v, int64_t dim) {
     double s = 0;
     for (int64_t i = 0; i < dim; i++) s += (double)v[i] * v[i];
     if (s <= 0) return;
@@ -41,9 +41,9 @@ static am_status grow(am_bank *bank, int64_t need, int64_t most, am_bank_budget 
         if (cap < need)
             return am_error_set(err, AM_ERR_LIMIT,
                                 "the memory banks need more than the memory budget of %lld MiB "
-                                "(%lld embeddings in one part so far); lower memory_capacity, subsample at "
-                                "random instead of by coreset, fit fewer images, or raise "
-                                "memory_budget_mb (--memory-budget)",
+                                "(%lld embeddings in one part so far); lower memory_capacity, "
+                                "subsample at random instead of by coreset, fit fewer images, or "
+                                "raise memory_budget_mb (--memory-budget)",
                                 (long long)(budget->limit_bytes >> 20),
                                 (long long)bank->count);
     }
@@ -74,7 +74,7 @@ am_status am_bank_append(am_bank *bank, const float *rows, int64_t n, int64_t di
     float *dst = bank->rows + bank->count * dim;
     memcpy(dst, rows, (size_t)(n * dim) * sizeof(float));
     if (normalise)
-        for (int64_t i = 0; i < n; i++) normalise_row(dst + i * dim, dim);
+        for (int64_t i = 0; i < n; i++) am_normalise(dst + i * dim, dim);
     bank->count += n;
     return AM_OK;
 }
@@ -98,7 +98,7 @@ am_status am_bank_offer(am_bank *bank, const float *rows, int64_t n, int64_t dim
             continue;
         float *dst = bank->rows + slot * dim;
         memcpy(dst, rows + i * dim, (size_t)dim * sizeof(float));
-        normalise_row(dst, dim);
+        am_normalise(dst, dim);
     }
     return AM_OK;
 }
@@ -274,7 +274,7 @@ am_status am_bank_index_distance(am_bank_index *ix, const float *queries, int64_
         memcpy(ix->queries, queries + q0 * dim, (size_t)(nq * dim) * sizeof(float));
         float best[BLOCK_QUERIES];
         for (int64_t i = 0; i < nq; i++) {
-            normalise_row(ix->queries + i * dim, dim);
+            am_normalise(ix->queries + i * dim, dim);
             best[i] = -INFINITY;
         }
         for (int32_t b = 0; b < ix->n_blocks; b++) {

@@ -24,6 +24,10 @@ typedef struct {
     int64_t used_bytes;
 } am_bank_budget;
 
+/* Scales v[0..dim) to unit length (a zero vector stays zero); the sum of
+ * squares in double. */
+void am_normalise(float *v, int64_t dim);
+
 /* Appends n rows of dim floats, normalising each when `normalise` is set (a
  * zero row stays zero); rows read back from a model file are stored as is. */
 am_status am_bank_append(am_bank *bank, const float *rows, int64_t n, int64_t dim, int normalise,

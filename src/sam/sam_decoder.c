@@ -573,12 +573,11 @@ static am_status alloc_image_side(sam_decoder *dec, image_side *s, am_error *err
     return s->q ? AM_OK : AM_ERR_NOMEM;
 }
 
-/* Builds a decoder from a source (file or random) for cfg. */
+/* Builds a decoder from a source (file or random) for cfg, which the caller
+ * has checked. */
 static am_status build(source *s, const sam_decoder_config *cfg, am_precision precision,
                        sam_decoder **out, am_error *err) {
     *out = NULL;
-    am_status st = check_config(cfg, err);
-    if (st != AM_OK) return st;
     sam_decoder *dec = calloc(1, sizeof *dec);
     if (!dec) return am_error_set(err, AM_ERR_NOMEM, "out of memory");
     dec->cfg = *cfg;
@@ -587,7 +586,7 @@ static am_status build(source *s, const sam_decoder_config *cfg, am_precision pr
     s->err = err;
     s->status = AM_OK;
     fetch_all(s, dec);
-    st = s->status;
+    am_status st = s->status;
     if (st == AM_OK) st = make_dense_pe(dec, err);
     if (st == AM_OK) {
         const int64_t N = (int64_t)cfg->grid * cfg->grid;
@@ -670,7 +669,7 @@ am_status sam_decoder_load(am_weights *w, const char *config_path, int32_t grid,
     sam_decoder_config cfg;
     am_status st = infer_config(w, config_path, grid, input_size, &cfg, err);
     if (st != AM_OK) return st;
-    if ((st = check_config(&cfg, err)) != AM_OK) { /* named here: build does not know the file */
+    if ((st = check_config(&cfg, err)) != AM_OK) {
         am_error_prefix(err, "%s: ", config_path ? config_path : am_weights_path(w));
         return st;
     }
@@ -680,6 +679,9 @@ am_status sam_decoder_load(am_weights *w, const char *config_path, int32_t grid,
 
 am_status sam_decoder_create_random(const sam_decoder_config *cfg, uint64_t seed,
                                     am_precision precision, sam_decoder **out, am_error *err) {
+    *out = NULL;
+    am_status st = check_config(cfg, err);
+    if (st != AM_OK) return st;
     source s = {.w = NULL};
     am_rng_seed(&s.rng, seed);
     return build(&s, cfg, precision, out, err);
